@@ -1,0 +1,31 @@
+# Entry points: `make run` (set up, build, run the demo kernel's tests) and `make check` (every test).
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+SMP ?= 4
+
+.PHONY: all setup build run check bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	@meson setup $(BUILD) >/dev/null
+
+build: setup $(BUILD)/build.ninja
+	@ninja -C $(BUILD) --quiet
+
+# Boots the demo kernel and prints its KTAP results (the exit status says whether all passed).
+run: build
+	@scripts/run-demo.sh $(BUILD)/kernel/kscope-demo.elf -smp $(SMP)
+
+# Every test: the normal build (unit + VM tests), then the unit tests under ASan and UBSan.
+check: build
+	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
+
+bench: build
+	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
