@@ -27,19 +27,19 @@ static void is_square(struct kt_test *t)
 	KT_EXPECT_GE(t, *p, 0);
 }
 
-static struct kt_case alpha_cases[] = { KT_CASE(passes), KT_CASE(fails), KT_CASE(skips), {0} };
+static struct kt_case alpha_cases[] = { KT_CASE(passes), KT_CASE(fails), KT_CASE(skips), {} };
 static struct kt_suite alpha = { .name = "alpha", .cases = alpha_cases };
 KT_SUITE(alpha);
 
 static struct kt_case beta_cases[] = {
 	KT_CASE_PARAM(is_square, squares_gen_params),
 	KT_CASE_FLAGS(passes, KT_DESTRUCTIVE),
-	{0},
+	{},
 };
 static struct kt_suite beta = { .name = "beta", .cases = beta_cases };
 KT_SUITE(beta);
 
-static struct kt_case gamma_cases[] = { KT_CASE(passes), {0} };
+static struct kt_case gamma_cases[] = { KT_CASE(passes), {} };
 static struct kt_suite gamma_suite = { .name = "gamma", .cases = gamma_cases,
 				       .flags = KT_OPT_IN };
 KT_SUITE(gamma_suite);
@@ -77,11 +77,21 @@ static const struct ks_kt_suite *find_suite(const struct ks_kt_state *st, const 
 	return NULL;
 }
 
-/* The guest is this process: virtual addresses are host pointers. */
-static int read_self(void *ctx, ks_gva_t va, void *buf, size_t len)
+/*
+ * The guest is this process: virtual addresses are host pointers. The decoder reads names in
+ * aligned 32-byte chunks, as it may from guest memory (a chunk never crosses a page), which
+ * can run past the end of a string object here: fine for the hardware, not for ASan's view
+ * of objects, hence the unsanitized byte copy.
+ */
+__attribute__((no_sanitize_address)) static int read_self(void *ctx, ks_gva_t va, void *buf,
+							  size_t len)
 {
+	const volatile unsigned char *src = (const volatile unsigned char *)(uintptr_t)va;
+	unsigned char *dst = buf;
+
 	(void)ctx;
-	memcpy(buf, (const void *)(uintptr_t)va, len);
+	for (size_t i = 0; i < len; i++)
+		dst[i] = src[i];
 	return 0;
 }
 
