@@ -133,7 +133,7 @@ static bool suite_line(struct parser *p, const char *s)
 	if (!p->cur)
 		return fail(p, "indented line outside a subtest: %s", s);
 	if (!strncmp(s, "# Subtest: ", 11)) {
-		snprintf(p->cur->name, sizeof(p->cur->name), "%s", s + 11);
+		snprintf(p->cur->name, sizeof(p->cur->name), "%.*s", KC_NAME - 1, s + 11);
 		return true;
 	}
 	if (!strncmp(s, "1..", 3)) {
