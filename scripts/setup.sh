@@ -4,9 +4,10 @@ set -euo pipefail
 
 pkgs=(
   gcc libc6-dev make pkg-config binutils   # toolchain (host side and freestanding kernel)
-  meson ninja-build                        # build
+  meson ninja-build python3                # build (python3 also sums test counts)
   qemu-system-x86 qemu-utils seabios       # the VMs (seabios: firmware of -M pc and q35)
   libcmocka-dev                            # host tests
+  libjansson-dev                           # QMP (JSON)
 )
 
 missing=()
