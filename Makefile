@@ -25,7 +25,7 @@ check: build
 	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
 
 bench: build
-	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf
+	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf 11 4
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
