@@ -306,7 +306,7 @@ static void add_numa_node(struct args *a, const struct ks_vmspec *s, size_t i)
 
 /* One shared memory-backend-file per RAM file, so the host can map guest RAM. */
 static void add_memory(struct args *a, const struct ks_vmspec *s,
-		       const struct ks_ram_layout *l)
+		       const struct ks_qemu_paths *p, const struct ks_ram_layout *l)
 {
 	char prefix[96];
 
@@ -314,7 +314,8 @@ static void add_memory(struct args *a, const struct ks_vmspec *s,
 		snprintf(prefix, sizeof(prefix),
 			 "memory-backend-file,id=mem%u,size=%lluM,mem-path=", l->files[f].node,
 			 (unsigned long long)(l->files[f].size / MIB));
-		add_escaped(a, "-object", prefix, l->files[f].path, ",share=on");
+		add_escaped(a, "-object", prefix, p->ram_open ? p->ram_open[f] : l->files[f].path,
+			    ",share=on");
 	}
 	for (size_t i = 0; i < s->nnuma; i++)
 		add_numa_node(a, s, i);
@@ -468,7 +469,7 @@ int ks_qemu_argv_build(const struct ks_vmspec *s, const struct ks_qemu_paths *p,
 		goto out;
 	}
 	add_machine(&a, s, accel, &t, p);
-	add_memory(&a, s, l);
+	add_memory(&a, s, p, l);
 	add_control(&a, s, p);
 	rc = add_devices(&a, s, p, err);
 	if (rc < 0)

@@ -19,6 +19,9 @@ struct ks_qemu_paths {
 	enum ks_accel accel;       /* kvm or tcg; auto takes the spec's, which must not be auto */
 	const char *ram;           /* guest RAM file, in /dev/shm (required); with NUMA nodes,
 				    * node N's file is "<ram>.node<N>" (ks_qemu_ram_layout()) */
+	const char *const *ram_open; /* NULL, or for each RAM file (ks_qemu_ram_layout() order)
+				    * the path QEMU opens instead, e.g. "/proc/self/fd/N" for a
+				    * file the caller created, unlinked and passes as fd N */
 	const char *qmp;           /* QMP Unix socket (QEMU listens), or NULL for none */
 	const char *gdb;           /* gdbstub Unix socket (QEMU listens), or NULL for none */
 	const char *const *serial; /* one Unix socket per serial port (spec->serial of them),

@@ -1,0 +1,26 @@
+/* vm_internal.h: helpers of the vm module (qcow2 images, the KVM probe) shared with its tests. */
+#ifndef KSCOPE_VM_INTERNAL_H
+#define KSCOPE_VM_INTERNAL_H
+
+#include <stdint.h>
+
+#include <kscope/error.h>
+
+/*
+ * Writes an empty qcow2 (version 3, 64 KiB clusters) of `size` virtual bytes at path, the
+ * drive savevm stores VM state in. Creating it here rather than with qemu-img keeps a
+ * process start off the VM start path. Returns 0 or -errno with err filled.
+ */
+int ks_qcow2_create(const char *path, uint64_t size, struct ks_error *err);
+
+/*
+ * Writes a tiny PVH kernel at path whose first instructions write `code` to the
+ * isa-debug-exit port (so QEMU exits with status (code << 1) | 1). Returns 0 or -errno.
+ */
+int ks_probe_kernel_write(const char *path, uint8_t code, struct ks_error *err);
+
+/* Runs the probe kernel under KVM with qemu; 0 when it exited as it should, else -errno
+ * with err saying what happened. */
+int ks_kvm_probe(const char *qemu, struct ks_error *err);
+
+#endif
