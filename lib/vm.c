@@ -1,0 +1,477 @@
+/* vm.c: one QEMU virtual machine: its runtime directory, start, end, and how it ended. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kscope/chan.h>
+#include <kscope/cleanup.h>
+#include <kscope/qmp.h>
+#include <kscope/spawn.h>
+
+#include "vm_internal.h"
+#include "vm_private.h"
+
+#define SEC 1000000000ll
+#define QMP_TIMEOUT_NS (10 * SEC)
+#define VMSTATE_SIZE (1ull << 30)
+
+void ks_vm_opts_init(struct ks_vm_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->pvpanic = true;
+	o->debug_exit = true;
+	o->gdb = true;
+	o->snapshots = true;
+	o->start_timeout_ns = 10 * SEC;
+}
+
+const char *ks_vm_rundir_base(void)
+{
+	static char base[PATH_MAX];
+	const char *env = getenv("KSCOPE_RUNDIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (env && *env)
+		snprintf(base, sizeof(base), "%s", env);
+	else if (geteuid() == 0)
+		snprintf(base, sizeof(base), "/run/kscope");
+	else if (xdg && *xdg)
+		snprintf(base, sizeof(base), "%s/kscope", xdg);
+	else
+		snprintf(base, sizeof(base), "/tmp/kscope-%u", (unsigned)geteuid());
+	return base;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int check_name(const char *name, struct ks_error *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > VM_NAME_MAX || name[0] == '.')
+		return ks_error_set(err, -EINVAL, "name: '%s' must be 1 to %d characters, not "
+				    "starting with '.'", name, VM_NAME_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
+			    name[i]))
+			return ks_error_set(err, -EINVAL, "name: '%s' may hold only letters, digits, "
+					    "'_', '.' and '-'", name);
+	return 0;
+}
+
+/* Creates <base>/<name>, failing if another VM has that name. */
+static int make_rundir(struct ks_vm *vm, const char *name, struct ks_error *err)
+{
+	static unsigned counter;
+	const char *base = vm->opts.rundir_base ? vm->opts.rundir_base : ks_vm_rundir_base();
+	int rc;
+
+	if (name && (rc = check_name(name, err)) < 0)
+		return rc;
+	if (name)
+		snprintf(vm->name, sizeof(vm->name), "%s", name);
+	else
+		snprintf(vm->name, sizeof(vm->name), "vm-%d-%u", (int)getpid(), counter++);
+	if ((rc = mkdir_p(base)) < 0)
+		return ks_error_set(err, rc, "cannot create %s: %s", base, strerror(-rc));
+	snprintf(vm->rundir, sizeof(vm->rundir), "%s/%s", base, vm->name);
+	if (mkdir(vm->rundir, 0700) < 0) {
+		rc = -errno;
+		vm->rundir[0] = 0;
+		if (rc == -EEXIST)
+			return ks_error_set(err, rc, "name: a VM named '%s' already exists (%s/%s)",
+					    vm->name, base, vm->name);
+		return ks_error_set(err, rc, "cannot create %s/%s: %s", base, vm->name,
+				    strerror(-rc));
+	}
+	ks_cleanup_add_dir(vm->rundir);
+	return 0;
+}
+
+/* A path in the runtime directory, registered for cleanup; NULL when out of memory. */
+static char *rd_path(struct ks_vm *vm, const char *fmt, unsigned i)
+{
+	char leaf[64], *path;
+
+	snprintf(leaf, sizeof(leaf), fmt, i);
+	if (asprintf(&path, "%s/%s", vm->rundir, leaf) < 0)
+		return NULL;
+	ks_cleanup_add_file(path);
+	return path;
+}
+
+static int make_paths(struct ks_vm *vm, struct ks_error *err)
+{
+	vm->nserial = vm->spec->serial;
+	vm->serial_paths = calloc(vm->nserial + 1, sizeof(char *));
+	vm->chan_logs = calloc(vm->nserial + 1, sizeof(char *));
+	vm->chans = calloc(vm->nserial + 1, sizeof(*vm->chans));
+	if (!vm->serial_paths || !vm->chan_logs || !vm->chans)
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	vm->qmp_path = rd_path(vm, "qmp.sock", 0);
+	vm->pid_path = rd_path(vm, "qemu.pid", 0);
+	vm->out_path = rd_path(vm, "qemu.log", 0);
+	vm->dlog_path = rd_path(vm, "qemu-debug.log", 0);
+	if (vm->opts.gdb)
+		vm->gdb_path = rd_path(vm, "gdb.sock", 0);
+	if (vm->opts.snapshots)
+		vm->vmstate_path = rd_path(vm, "vmstate.qcow2", 0);
+	for (unsigned i = 0; i < vm->nserial; i++) {
+		vm->serial_paths[i] = rd_path(vm, "serial%u.sock", i);
+		vm->chan_logs[i] = rd_path(vm, i ? "com%u.log" : "console.log", i + 1);
+		if (!vm->serial_paths[i] || !vm->chan_logs[i])
+			return ks_error_set(err, -ENOMEM, "out of memory");
+	}
+	if (!vm->qmp_path || !vm->pid_path || !vm->out_path || !vm->dlog_path ||
+	    (vm->opts.gdb && !vm->gdb_path) || (vm->opts.snapshots && !vm->vmstate_path))
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	if (strlen(vm->rundir) + 16 > 107)
+		return ks_error_set(err, -ENAMETOOLONG, "runtime directory %s is too long for "
+				    "Unix sockets (set KSCOPE_RUNDIR to a shorter path)", vm->rundir);
+	return 0;
+}
+
+/*
+ * Creates each guest RAM file in /dev/shm and unlinks it at once: QEMU opens it through
+ * /proc/self/fd/N (the fd is inherited), the host maps it through the same fd, and no way out
+ * of this process, SIGKILL included, can leave the file behind.
+ */
+static int make_ram(struct ks_vm *vm, struct ks_qemu_paths *p, struct ks_error *err)
+{
+	char shm[PATH_MAX];
+
+	snprintf(shm, sizeof(shm), "/dev/shm/kscope-%d-%s", (int)getpid(), vm->name);
+	p->ram = shm;
+	if (!(vm->ram = ks_qemu_ram_layout(vm->spec, p, err)))
+		return err ? err->code : -EINVAL;
+	vm->ram_fds = malloc(vm->ram->nfiles * sizeof(int));
+	vm->ram_open = calloc(vm->ram->nfiles + 1, sizeof(char *));
+	if (!vm->ram_fds || !vm->ram_open)
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < vm->ram->nfiles; i++)
+		vm->ram_fds[i] = -1;
+	for (size_t i = 0; i < vm->ram->nfiles; i++) {
+		const struct ks_ram_file *f = &vm->ram->files[i];
+		int fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return ks_error_set(err, -errno, "memory: cannot create %s: %s", f->path,
+					    strerror(errno));
+		unlink(f->path);
+		vm->ram_fds[i] = fd;
+		if (ftruncate(fd, (off_t)f->size) < 0)
+			return ks_error_set(err, -errno, "memory: cannot size %s to %llu bytes: %s",
+					    f->path, (unsigned long long)f->size, strerror(errno));
+		if (asprintf(&vm->ram_open[i], "/proc/self/fd/%d", fd) < 0)
+			return ks_error_set(err, -ENOMEM, "out of memory");
+	}
+	p->ram_open = (const char *const *)vm->ram_open;
+	return 0;
+}
+
+/* The last lines QEMU wrote to its stdout/stderr, squeezed onto one line. */
+static void qemu_output_tail(struct ks_vm *vm, char *buf, size_t size)
+{
+	char raw[1024];
+	int fd = vm->out_path ? open(vm->out_path, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t n = 0;
+
+	buf[0] = 0;
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	lseek(fd, end > (off_t)sizeof(raw) - 1 ? end - (off_t)sizeof(raw) + 1 : 0, SEEK_SET);
+	n = read(fd, raw, sizeof(raw) - 1);
+	close(fd);
+	raw[n > 0 ? n : 0] = 0;
+	size_t o = 0;
+	for (char *s = raw; *s && o + 1 < size; s++)
+		if (*s != '\r')
+			buf[o++] = *s == '\n' ? (s[1] ? ' ' : 0) : *s;
+	buf[o < size ? o : size - 1] = 0;
+}
+
+static bool debug_log_has(struct ks_vm *vm, const char *needle)
+{
+	FILE *f = vm->dlog_path ? fopen(vm->dlog_path, "re") : NULL;
+	char line[512];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Tells how QEMU ended from its wait status and the SHUTDOWN event that came before. */
+static void classify(struct ks_vm *vm, int status)
+{
+	struct ks_vm_outcome *o = &vm->outcome;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	char tail[400];
+
+	o->qemu_status = code;
+	qemu_output_tail(vm, tail, sizeof(tail));
+	if (vm->destroying) {
+		o->end = KS_VM_END_DESTROYED;
+		snprintf(o->detail, sizeof(o->detail), "destroyed by the host");
+	} else if (WIFSIGNALED(status)) {
+		o->end = KS_VM_END_KILLED;
+		o->signal = WTERMSIG(status);
+		snprintf(o->detail, sizeof(o->detail), "QEMU was killed by signal %d (%s)",
+			 o->signal, strsignal(o->signal));
+	} else if (vm->shutdown_seen && !strcmp(vm->shutdown_reason, "guest-reset")) {
+		bool triple = debug_log_has(vm, "Triple fault");
+		o->end = triple ? KS_VM_END_TRIPLE_FAULT : KS_VM_END_GUEST_RESET;
+		snprintf(o->detail, sizeof(o->detail), "%s", triple ? "triple fault (the CPU reset "
+			 "itself)" : "the guest reset the machine (triple fault or reset request)");
+	} else if (o->panicked || !strcmp(vm->shutdown_reason, "guest-panic")) {
+		o->end = KS_VM_END_PANIC;
+		snprintf(o->detail, sizeof(o->detail), "the guest signalled a panic (pvpanic)");
+	} else if (vm->shutdown_seen) {
+		o->end = KS_VM_END_POWEROFF;
+		snprintf(o->detail, sizeof(o->detail), "shut down (%s)", vm->shutdown_reason);
+	} else if (vm->opts.debug_exit && (code & 1) && !(code == 1 && tail[0])) {
+		/* isa-debug-exit exits straight away, without a SHUTDOWN event. */
+		o->end = KS_VM_END_EXIT_CODE;
+		o->exit_code = code >> 1;
+		snprintf(o->detail, sizeof(o->detail), "the guest exited with code 0x%x",
+			 o->exit_code);
+	} else {
+		o->end = KS_VM_END_QEMU_ERROR;
+		snprintf(o->detail, sizeof(o->detail), "QEMU exited with status %d%s%s", code,
+			 tail[0] ? ": " : "", tail);
+	}
+}
+
+void vm_ended(struct ks_vm *vm, int status)
+{
+	ks_cleanup_del_pid(vm->pid);
+	if (vm->pidfd >= 0) {
+		ks_loop_del_fd(vm->loop, vm->pidfd);
+		close(vm->pidfd);
+		vm->pidfd = -1;
+	}
+	vm->pid = -1;
+	classify(vm, status);
+	vm->state = KS_VM_ENDED;
+	if (vm->cb)
+		vm->cb(vm, NULL, vm->cb_data);
+}
+
+static void on_pidfd(struct ks_loop *l, int fd, uint32_t events, void *data)
+{
+	struct ks_vm *vm = data;
+	int status;
+	(void)l, (void)fd, (void)events;
+
+	if (vm->pid > 0 && waitpid(vm->pid, &status, WNOHANG) == vm->pid)
+		vm_ended(vm, status);
+}
+
+static void on_qmp_event(struct ks_qmp *q, const struct ks_qmp_event *ev, void *data)
+{
+	struct ks_vm *vm = data;
+	(void)q;
+
+	if (vm->state == KS_VM_ENDED)
+		return;
+	if (!strcmp(ev->name, "STOP")) {
+		vm->state = KS_VM_PAUSED;
+	} else if (!strcmp(ev->name, "RESUME")) {
+		vm->state = KS_VM_RUNNING;
+	} else if (!strcmp(ev->name, "GUEST_PANICKED")) {
+		json_t *a = ev->data ? json_object_get(ev->data, "action") : NULL;
+		vm->outcome.panicked = true;
+		/* With panic=pause the STOP event follows; the VM is paused from now on. */
+		if (json_is_string(a) && !strcmp(json_string_value(a), "pause"))
+			vm->state = KS_VM_PAUSED;
+	} else if (!strcmp(ev->name, "SHUTDOWN")) {
+		json_t *r = ev->data ? json_object_get(ev->data, "reason") : NULL;
+		vm->shutdown_seen = true;
+		snprintf(vm->shutdown_reason, sizeof(vm->shutdown_reason), "%s",
+			 json_is_string(r) ? json_string_value(r) : "unknown");
+	}
+	if (vm->cb)
+		vm->cb(vm, ev->name, vm->cb_data);
+}
+
+static int spawn_qemu(struct ks_vm *vm, char **argv, struct ks_error *err)
+{
+	int out = open(vm->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (out < 0)
+		return ks_error_set(err, -errno, "cannot create %s: %s", vm->out_path,
+				    strerror(errno));
+	vm->pid = ks_spawn(argv, out, vm->ram_fds, vm->ram->nfiles, err);
+	close(out);
+	if (vm->pid < 0)
+		return vm->pid;
+	ks_cleanup_add_pid(vm->pid);
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0)
+		return ks_error_set(err, -errno, "pidfd_open: %s", strerror(errno));
+	fcntl(vm->pidfd, F_SETFD, FD_CLOEXEC);
+	return ks_loop_add_fd(vm->loop, vm->pidfd, KS_LOOP_IN, on_pidfd, vm);
+}
+
+static int failed_to_start(struct ks_vm *vm, struct ks_error *err, const char *what)
+{
+	char tail[400];
+
+	/* Give QEMU a moment to finish writing why it gave up. */
+	if (vm->pid > 0 && vm->state != KS_VM_ENDED) {
+		int status;
+		if (ks_wait_pid(vm->pid, SEC / 5, &status) == 0)
+			vm_ended(vm, status);
+	}
+	qemu_output_tail(vm, tail, sizeof(tail));
+	if (vm->state == KS_VM_ENDED || tail[0])
+		return ks_error_set(err, -ECHILD, "QEMU failed to start: %s",
+				    tail[0] ? tail : vm->outcome.detail);
+	return ks_error_set(err, -ETIMEDOUT, "QEMU did not %s in time", what);
+}
+
+/* Connects QMP, retrying in short steps so that a QEMU that dies is noticed at once. */
+static int connect_qmp(struct ks_vm *vm, int64_t deadline, struct ks_error *err)
+{
+	struct ks_error e = { 0 };
+
+	while (vm->state != KS_VM_ENDED && (int64_t)ks_loop_now_ns() < deadline) {
+		vm->qmp = ks_qmp_connect(vm->loop, vm->qmp_path, SEC / 10, &e);
+		if (vm->qmp) {
+			ks_qmp_on_event(vm->qmp, on_qmp_event, vm);
+			return 0;
+		}
+		ks_loop_run_once(vm->loop, 0);
+	}
+	return failed_to_start(vm, err, "open its QMP socket");
+}
+
+static int connect_serial(struct ks_vm *vm, int64_t deadline, struct ks_error *err)
+{
+	for (unsigned i = 0; i < vm->nserial; i++) {
+		char name[16];
+		int64_t left = deadline - (int64_t)ks_loop_now_ns();
+
+		snprintf(name, sizeof(name), i ? "com%u" : "console", i + 1);
+		vm->chans[i] = ks_chan_open(vm->loop, name, vm->serial_paths[i], vm->chan_logs[i],
+					    left > 0 ? left : 0, err);
+		if (!vm->chans[i])
+			return vm->state == KS_VM_ENDED ? failed_to_start(vm, err, "start")
+							: (err ? err->code : -EIO);
+	}
+	return 0;
+}
+
+static char *log_items(struct ks_vm *vm)
+{
+	static char items[256];
+	const char *extra = vm->opts.log_items;
+
+	/* Under TCG, cpu_reset tells a triple fault from a reset request. */
+	snprintf(items, sizeof(items), "%s%s%s", vm->accel == KS_ACCEL_TCG ? "cpu_reset" : "",
+		 vm->accel == KS_ACCEL_TCG && extra && *extra ? "," : "", extra ? extra : "");
+	return items[0] ? items : NULL;
+}
+
+static int launch(struct ks_vm *vm, struct ks_error *err)
+{
+	struct ks_qemu_paths p = { 0 };
+	char **argv = NULL;
+	int rc;
+
+	p.accel = vm->accel;
+	p.qmp = vm->qmp_path;
+	p.gdb = vm->gdb_path;
+	p.serial = (const char *const *)vm->serial_paths;
+	p.vmstate = vm->vmstate_path;
+	p.pidfile = vm->pid_path;
+	p.log_items = log_items(vm);
+	p.log = p.log_items ? vm->dlog_path : NULL;
+	p.paused = true; /* always: the serial ports must be connected before the guest talks */
+	p.no_reboot = vm->opts.no_reboot;
+	p.pvpanic = vm->opts.pvpanic;
+	p.debug_exit = vm->opts.debug_exit;
+	if ((rc = make_ram(vm, &p, err)) < 0)
+		return rc;
+	if (vm->vmstate_path && (rc = ks_qcow2_create(vm->vmstate_path, VMSTATE_SIZE, err)) < 0)
+		return rc;
+	if ((rc = ks_qemu_argv_build(vm->spec, &p, &argv, err)) < 0)
+		return rc;
+	rc = spawn_qemu(vm, argv, err);
+	ks_qemu_argv_free(argv);
+	return rc;
+}
+
+static struct ks_vm *vm_alloc(struct ks_loop *loop, const struct ks_vmspec *spec,
+			      const struct ks_vm_opts *o, struct ks_error *err)
+{
+	struct ks_vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm) {
+		ks_error_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	vm->loop = loop;
+	vm->pid = -1;
+	vm->pidfd = -1;
+	vm->state = KS_VM_PAUSED;
+	vm->outcome.qemu_status = -1;
+	if (o)
+		vm->opts = *o;
+	else
+		ks_vm_opts_init(&vm->opts);
+	vm->opts.name = NULL; /* make_rundir copies it into vm->name */
+	vm->opts.log_items = vm->opts.log_items ? strdup(vm->opts.log_items) : NULL;
+	vm->opts.rundir_base = vm->opts.rundir_base ? strdup(vm->opts.rundir_base) : NULL;
+	vm->spec = ks_vmspec_dup(spec, err);
+	if (!vm->spec) {
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+struct ks_vm *ks_vm_start(struct ks_loop *loop, const struct ks_vmspec *spec,
+			  const struct ks_vm_opts *o, struct ks_error *err)
+{
+	struct ks_vm *vm;
+	int64_t deadline;
+
+	if (ks_vmspec_validate(spec, err) < 0 || !(vm = vm_alloc(loop, spec, o, err)))
+		return NULL;
+	vm->accel = ks_vm_pick_accel(spec, &vm->accel_why);
+	deadline = (int64_t)ks_loop_now_ns() + vm->opts.start_timeout_ns;
+	if (make_rundir(vm, o ? o->name : NULL, err) < 0 || make_paths(vm, err) < 0 || launch(vm, err) < 0 ||
+	    connect_qmp(vm, deadline, err) < 0 || connect_serial(vm, deadline, err) < 0)
+		goto fail;
+	vm->started_ns = ks_loop_now_ns();
+	if (!vm->opts.paused && ks_vm_resume(vm, err) < 0)
+		goto fail;
+	return vm;
+fail:
+	ks_vm_free(vm);
+	return NULL;
+}

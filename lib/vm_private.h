@@ -1,0 +1,47 @@
+/* vm_private.h: the ks_vm structure, shared by the vm module's files. */
+#ifndef KSCOPE_VM_PRIVATE_H
+#define KSCOPE_VM_PRIVATE_H
+
+#include <limits.h>
+
+#include <kscope/vm.h>
+
+#define VM_NAME_MAX 32
+
+struct ks_vm {
+	struct ks_loop *loop;
+	struct ks_vmspec *spec;
+	struct ks_vm_opts opts;
+	char name[VM_NAME_MAX + 1];
+	char rundir[PATH_MAX];
+	/* Files in rundir; NULL when not used. */
+	char *qmp_path, *gdb_path, *pid_path, *out_path, *dlog_path, *vmstate_path;
+	char **serial_paths;
+	char **chan_logs;
+	unsigned nserial;
+	struct ks_chan **chans;
+	struct ks_ram_layout *ram;
+	int *ram_fds;
+	char **ram_open;
+	pid_t pid;
+	int pidfd;
+	struct ks_qmp *qmp;
+	enum ks_accel accel;
+	const char *accel_why;
+	enum ks_vm_state state;
+	struct ks_vm_outcome outcome;
+	bool destroying;
+	bool shutdown_seen;
+	char shutdown_reason[64];
+	uint64_t started_ns;
+	ks_vm_event_cb cb;
+	void *cb_data;
+};
+
+/* Records that QEMU exited with wait status `status` (already reaped) and why. */
+void vm_ended(struct ks_vm *vm, int status);
+
+/* Fails with -ENOTCONN and a message when the VM has ended (no QMP any more). */
+int vm_need_qmp(struct ks_vm *vm, const char *what, struct ks_error *err);
+
+#endif

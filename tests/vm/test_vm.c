@@ -1,0 +1,407 @@
+/* test_vm.c: the vm module against real QEMU: shapes, lifecycle, snapshots, every outcome. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <kscope/chan.h>
+#include <kscope/kt_abi.h>
+#include <kscope/loop.h>
+#include <kscope/qmp.h>
+#include <kscope/vm.h>
+
+#include "vm_internal.h"
+#include "vmboot.h"
+
+#define SEC 1000000000ll
+
+struct fixture {
+	struct ks_loop *loop;
+	char base[64];
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+
+	if (!vm_have_qemu())
+		skip();
+	f.loop = ks_loop_new(NULL);
+	snprintf(f.base, sizeof(f.base), "/tmp/kscope-test-vm-XXXXXX");
+	assert_non_null(mkdtemp(f.base));
+	*state = &f;
+	return 0;
+}
+
+/* Nothing may remain: no runtime dir, no /dev/shm file of ours. */
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+
+	ks_loop_free(f->loop);
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	snprintf(path, sizeof(path), "kscope-%d-", (int)getpid());
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, path, strlen(path)))
+			fail_msg("/dev/shm/%s left behind", e->d_name);
+	if (d)
+		closedir(d);
+	if (rmdir(f->base) < 0)
+		fail_msg("%s not empty: a runtime dir was left behind", f->base);
+	return 0;
+}
+
+/* Remembers the QMP events the VM saw, in order, so a test can wait for one. */
+static char seen[64][32];
+static int nseen;
+
+static void record(struct ks_vm *vm, const char *event, void *data)
+{
+	(void)vm, (void)data;
+	if (event && nseen < 64)
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s", event);
+}
+
+static bool saw(struct fixture *f, const char *event)
+{
+	uint64_t deadline = ks_loop_now_ns() + 10 * SEC;
+
+	while (ks_loop_now_ns() < deadline) {
+		for (int i = 0; i < nseen; i++)
+			if (!strcmp(seen[i], event))
+				return true;
+		ks_loop_run_once(f->loop, SEC / 10);
+	}
+	return false;
+}
+
+static struct ks_vmspec *spec_with(const char *const *kv)
+{
+	struct ks_error err = { 0 };
+	struct ks_vmspec *s = ks_vmspec_new(NULL);
+
+	assert_int_equal(ks_vmspec_set(s, "kernel", vm_demo_kernel(), &err), 0);
+	assert_int_equal(ks_vmspec_set(s, "accel", "tcg", &err), 0);
+	for (int i = 0; kv && kv[i]; i += 2)
+		if (ks_vmspec_set(s, kv[i], kv[i + 1], &err) < 0)
+			fail_msg("%s", err.msg);
+	return s;
+}
+
+static struct ks_vm *start(struct fixture *f, const char *name, const char *const *kv,
+			   struct ks_vm_opts *o)
+{
+	struct ks_vm_opts def;
+	struct ks_error err = { 0 };
+
+	if (!o) {
+		ks_vm_opts_init(&def);
+		o = &def;
+	}
+	o->name = name;
+	o->rundir_base = f->base;
+	struct ks_vmspec *s = spec_with(kv);
+	struct ks_vm *vm = ks_vm_start(f->loop, s, o, &err);
+	ks_vmspec_free(s);
+	if (!vm)
+		fail_msg("start: %s", err.msg);
+	nseen = 0;
+	ks_vm_on_event(vm, record, NULL);
+	return vm;
+}
+
+static void runs_to_exit_code(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "exit", (const char *const[]){ "cpus", "2", NULL }, NULL);
+
+	assert_int_equal(ks_vm_accel(vm), KS_ACCEL_TCG);
+	assert_int_equal(ks_vm_wait(vm, 60 * SEC), 0);
+	const struct ks_vm_outcome *o = ks_vm_outcome(vm);
+	assert_int_equal(o->end, KS_VM_END_EXIT_CODE);
+	assert_int_equal(o->exit_code, KT_EXIT_PASS);
+	assert_int_equal(ks_vm_state(vm), KS_VM_ENDED);
+	/* The console was captured from the first byte. */
+	struct ks_chan *c = ks_vm_chan(vm, 0);
+	assert_non_null(c);
+	struct ks_chan_stats st;
+	ks_chan_stats(c, &st);
+	assert_true(st.lines > 60);
+	ks_vm_free(vm);
+}
+
+static void failure_exit_code(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "fail", (const char *const[]){ "append",
+								   "kt.filter=example_fail", NULL },
+				 NULL);
+
+	assert_int_equal(ks_vm_wait(vm, 60 * SEC), 0);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_EXIT_CODE);
+	assert_int_equal(ks_vm_outcome(vm)->exit_code, KT_EXIT_FAIL);
+	ks_vm_free(vm);
+}
+
+static json_t *qmp(struct ks_vm *vm, const char *cmd)
+{
+	json_t *reply = NULL;
+	struct ks_error err = { 0 };
+
+	if (ks_qmp_call(ks_vm_qmp(vm), cmd, NULL, &reply, 10 * SEC, &err) < 0)
+		fail_msg("%s: %s", cmd, err.msg);
+	return reply;
+}
+
+static const char *const hang_numa[] = {
+	"cpus", "4", "sockets", "2", "cores", "2", "memory", "256M", "numa", "128M,0-1",
+	"numa", "128M,2-3", "append", "kt.filter=example_crash.hang", NULL
+};
+
+/* 2 sockets x 2 cores on 2 NUMA nodes, as QMP reports it; pause and resume with events. */
+static void topology_pause_resume(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "shape", hang_numa, NULL);
+	struct ks_error err = { 0 };
+
+	json_t *cpus = qmp(vm, "query-cpus-fast");
+	assert_int_equal(json_array_size(cpus), 4);
+	for (size_t i = 0; i < 4; i++) {
+		json_t *props = json_object_get(json_array_get(cpus, i), "props");
+		int socket = (int)json_integer_value(json_object_get(props, "socket-id"));
+		int core = (int)json_integer_value(json_object_get(props, "core-id"));
+		int node = (int)json_integer_value(json_object_get(props, "node-id"));
+		int idx = socket * 2 + core;
+		assert_true(socket >= 0 && socket < 2 && core >= 0 && core < 2);
+		assert_int_equal(node, idx / 2);
+	}
+	json_decref(cpus);
+	assert_int_equal(ks_vm_ram(vm)->nfiles, 2);
+	assert_int_equal(ks_vm_state(vm), KS_VM_RUNNING);
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	assert_true(saw(f, "STOP"));
+	assert_int_equal(ks_vm_state(vm), KS_VM_PAUSED);
+	json_t *st = qmp(vm, "query-status");
+	assert_string_equal(json_string_value(json_object_get(st, "status")), "paused");
+	json_decref(st);
+	assert_int_equal(ks_vm_resume(vm, &err), 0);
+	assert_true(saw(f, "RESUME"));
+	assert_int_equal(ks_vm_state(vm), KS_VM_RUNNING);
+	ks_vm_free(vm);
+}
+
+static volatile uint8_t *map_ram(struct ks_vm *vm)
+{
+	const struct ks_ram_layout *l = ks_vm_ram(vm);
+	void *p = mmap(NULL, l->files[0].size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       ks_vm_ram_fd(vm, 0), 0);
+
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+/* Save, change guest memory, load: the memory is as it was at the save. */
+static void snapshot_restores_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "snap", hang_numa, NULL);
+	struct ks_error err = { 0 };
+	struct ks_vm_snapshot *list;
+	size_t n;
+	const size_t off = 100u << 20; /* 100 MiB into node 0: the demo kernel leaves it alone */
+	volatile uint8_t *ram = map_ram(vm);
+
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	ram[off] = 0x11;
+	assert_int_equal(ks_vm_snapshot_save(vm, "s1", &err), 0);
+	ram[off] = 0x22;
+	assert_int_equal(ks_vm_resume(vm, &err), 0);
+	usleep(100000);
+	assert_int_equal(ks_vm_snapshot_load(vm, "s1", &err), 0);
+	assert_int_equal(ram[off], 0x11);
+	assert_int_equal(ks_vm_snapshot_list(vm, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].tag, "s1");
+	assert_true(list[0].vm_state_size > 0);
+	free(list);
+	assert_true(ks_vm_snapshot_load(vm, "nosuch", &err) < 0);
+	assert_non_null(strstr(err.msg, "nosuch"));
+	assert_int_equal(ks_vm_snapshot_delete(vm, "s1", &err), 0);
+	assert_int_equal(ks_vm_snapshot_list(vm, &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_true(ks_vm_snapshot_save(vm, "bad tag", &err) < 0);
+	munmap((void *)ram, ks_vm_ram(vm)->files[0].size);
+	ks_vm_free(vm);
+}
+
+static void panic_pauses_then_destroy(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "panic", (const char *const[]){
+		"append", "kt.filter=example_crash.page_fault", NULL }, NULL);
+
+	/* By time, not by rounds: one round may be one callback, and lines come fast. */
+	uint64_t deadline = ks_loop_now_ns() + 60 * SEC;
+	while (!ks_vm_outcome(vm)->panicked && ks_loop_now_ns() < deadline)
+		ks_loop_run_once(f->loop, SEC / 10);
+	if (!ks_vm_outcome(vm)->panicked)
+		fail_msg("no panic; state %d, %s", ks_vm_state(vm), ks_vm_outcome(vm)->detail);
+	assert_int_equal(ks_vm_state(vm), KS_VM_PAUSED);
+	ks_vm_destroy(vm);
+	assert_int_equal(ks_vm_state(vm), KS_VM_ENDED);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_DESTROYED);
+	ks_vm_free(vm);
+}
+
+static void triple_fault_is_named(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm_opts o;
+
+	ks_vm_opts_init(&o);
+	o.no_reboot = true;
+	struct ks_vm *vm = start(f, "triple", (const char *const[]){
+		"append", "kt.filter=example_crash.triple_fault", NULL }, &o);
+	assert_int_equal(ks_vm_wait(vm, 60 * SEC), 0);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_TRIPLE_FAULT);
+	struct ks_error err = { 0 };
+	assert_int_equal(ks_vm_reset(vm, &err), -EOPNOTSUPP);
+	ks_vm_free(vm);
+}
+
+static void killed_qemu_is_named(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "killed", hang_numa, NULL);
+
+	kill(ks_vm_pid(vm), SIGTERM);
+	assert_int_equal(ks_vm_wait(vm, 10 * SEC), 0);
+	/* QEMU turns SIGTERM into a shutdown (host-signal); SIGKILL is a kill. */
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_POWEROFF);
+	ks_vm_free(vm);
+	vm = start(f, "killed", hang_numa, NULL);
+	kill(ks_vm_pid(vm), SIGKILL);
+	assert_int_equal(ks_vm_wait(vm, 10 * SEC), 0);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_KILLED);
+	assert_int_equal(ks_vm_outcome(vm)->signal, SIGKILL);
+	ks_vm_free(vm);
+}
+
+static void reset_and_stop(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "reset", hang_numa, NULL);
+	struct ks_error err = { 0 };
+
+	assert_int_equal(ks_vm_reset(vm, &err), 0);
+	assert_true(saw(f, "RESET"));
+	assert_int_equal(ks_vm_stop(vm, 10 * SEC, &err), 0);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_POWEROFF);
+	assert_true(ks_vm_pause(vm, &err) < 0);
+	assert_non_null(strstr(err.msg, "has ended"));
+	ks_vm_free(vm);
+}
+
+static void names_do_not_collide(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm_opts o;
+	struct ks_error err = { 0 };
+	struct ks_vm *a = start(f, "twin", hang_numa, NULL);
+	struct ks_vm *b = start(f, "other", hang_numa, NULL);
+
+	assert_int_not_equal(ks_vm_pid(a), ks_vm_pid(b));
+	ks_vm_opts_init(&o);
+	o.name = "twin";
+	o.rundir_base = f->base;
+	struct ks_vmspec *s = spec_with(NULL);
+	assert_null(ks_vm_start(f->loop, s, &o, &err));
+	assert_non_null(strstr(err.msg, "a VM named 'twin' already exists"));
+	o.name = "bad/name";
+	assert_null(ks_vm_start(f->loop, s, &o, &err));
+	assert_non_null(strstr(err.msg, "name:"));
+	ks_vmspec_free(s);
+	ks_vm_free(a);
+	ks_vm_free(b);
+}
+
+static void qemu_start_failure_is_shown(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm_opts o;
+	struct ks_error err = { 0 };
+
+	ks_vm_opts_init(&o);
+	o.name = "broken";
+	o.rundir_base = f->base;
+	struct ks_vmspec *s = spec_with((const char *const[]){ "qemu-arg", "-bogus-option", NULL });
+	assert_null(ks_vm_start(f->loop, s, &o, &err));
+	print_message("# %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "QEMU failed to start"));
+	assert_non_null(strstr(err.msg, "-bogus-option"));
+	ks_vmspec_free(s);
+	/* A spec that fails validation as a whole never reaches QEMU. */
+	s = spec_with((const char *const[]){ "cpus", "4", "sockets", "3", NULL });
+	assert_null(ks_vm_start(f->loop, s, &o, &err));
+	assert_non_null(strstr(err.msg, "topology:"));
+	ks_vmspec_free(s);
+}
+
+/* The KVM probe's guest really runs (here under TCG), and auto always picks with a reason. */
+static void probe_kernel_and_accel(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	struct ks_error err = { 0 };
+
+	snprintf(path, sizeof(path), "%s/probe.elf", f->base);
+	assert_int_equal(ks_probe_kernel_write(path, 0x2a, &err), 0);
+	struct vm_result r;
+	assert_int_equal(vm_boot(path, NULL, 30, &r), 0);
+	assert_int_equal(r.status, (0x2a << 1) | 1);
+	vm_result_free(&r);
+	unlink(path);
+	struct ks_vmspec *s = spec_with(NULL);
+	const char *why = NULL;
+	ks_vmspec_set(s, "accel", "auto", NULL);
+	enum ks_accel a = ks_vm_pick_accel(s, &why);
+	assert_true(a == KS_ACCEL_KVM || a == KS_ACCEL_TCG);
+	assert_non_null(why);
+	assert_non_null(strstr(why, a == KS_ACCEL_KVM ? "kvm" : "tcg"));
+	print_message("# accel auto: %s\n", why);
+	ks_vmspec_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(runs_to_exit_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(failure_exit_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(topology_pause_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(snapshot_restores_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(panic_pauses_then_destroy, setup, teardown),
+		cmocka_unit_test_setup_teardown(triple_fault_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(killed_qemu_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_and_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(names_do_not_collide, setup, teardown),
+		cmocka_unit_test_setup_teardown(qemu_start_failure_is_shown, setup, teardown),
+		cmocka_unit_test_setup_teardown(probe_kernel_and_accel, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("vm", tests, NULL, NULL);
+}
