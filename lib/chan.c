@@ -14,7 +14,7 @@
 
 #define READ_CHUNK 16384
 #define READS_PER_WAKEUP 16          /* so that a flooding guest cannot starve the loop */
-#define RETRY_NS 10000000ll          /* between connection attempts */
+#define RETRY_NS 1000000ll           /* between connection attempts: QEMU start waits on it */
 #define LINE_MAX_LIMIT (1u << 20)
 
 /* A line, shared by the ring and the delivery queue (hence the count). */

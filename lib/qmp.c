@@ -13,7 +13,7 @@
 #include "qmp_internal.h"
 
 #define READ_CHUNK 65536
-#define RETRY_NS 10000000ll  /* between connection attempts */
+#define RETRY_NS 1000000ll   /* between connection attempts: QEMU start waits on it */
 
 struct pending {
 	int64_t id;
@@ -357,7 +357,16 @@ static int queue_line(struct ks_qmp *q, json_t *msg)
 	memcpy(q->wbuf + q->wlen, s, len);
 	q->wbuf[q->wlen + len] = '\n';
 	q->wlen += len + 1;
-	r = ks_loop_mod_fd(q->loop, q->fd, KS_LOOP_IN | KS_LOOP_OUT);
+	/* Usually the socket takes the whole line at once: no loop round for the write. */
+	if (q->wlen == len + 1) {
+		ssize_t n = send_some(q->fd, q->wbuf, q->wlen);
+
+		if (n > 0) {
+			memmove(q->wbuf, q->wbuf + n, q->wlen - (size_t)n);
+			q->wlen -= (size_t)n;
+		}
+	}
+	r = q->wlen ? ks_loop_mod_fd(q->loop, q->fd, KS_LOOP_IN | KS_LOOP_OUT) : 0;
 out:
 	free(s);
 	return r;
