@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +17,8 @@
 #include "vm_internal.h"
 
 #define PROBE_BASE 0x100000u
-#define PROBE_TIMEOUT_NS 5000000000ll
+/* The probe guest exits in tens of ms; a KVM that cannot deliver int3 leaves it stuck. */
+#define PROBE_TIMEOUT_NS 2000000000ll
 
 static void le16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
 static void le32(unsigned char *p, uint32_t v) { le16(p, (uint16_t)v); le16(p + 2, (uint16_t)(v >> 16)); }
@@ -33,13 +37,53 @@ static void phdr(unsigned char *p, uint32_t type, uint32_t flags, uint64_t off, 
 	le64(p + 48, type == 1 ? 0x1000 : 4);
 }
 
+/* Little-endian 32-bit immediate or address into the code being assembled. */
+static size_t put32(unsigned char *p, size_t at, uint32_t v)
+{
+	le32(p + at, v);
+	return at + 4;
+}
+
+/*
+ * The probe's 32-bit code. It builds an IDT whose vector 3 leads to the "passed" exit, then
+ * executes int3: a KVM that cannot deliver int3 (seen on software-only KVM) never exits, or
+ * falls through to the "failed" exit. Layout after the code: idtr (6 bytes), IDT (4 gates),
+ * then a stack.
+ */
+static size_t probe_code(unsigned char *c, uint32_t at, uint8_t code)
+{
+	enum { IDTR = 80, IDT = 88, STACK_TOP = 88 + 32 + 256 };
+	uint32_t handler = at + 64;
+	size_t n = 0;
+
+	c[n++] = 0xbc; n = put32(c, n, at + STACK_TOP);                    /* mov $top, %esp */
+	c[n++] = 0x8c; c[n++] = 0xc8;                                      /* mov %cs, %eax */
+	c[n++] = 0x66; c[n++] = 0xa3; n = put32(c, n, at + IDT + 26);      /* mov %ax, sel */
+	const uint16_t words[3][2] = { { 28, 0x8e00 }, { 24, (uint16_t)handler },
+				       { 30, (uint16_t)(handler >> 16) } };
+	for (int i = 0; i < 3; i++) {                                      /* movw $w, gate+o */
+		c[n++] = 0x66; c[n++] = 0xc7; c[n++] = 0x05;
+		n = put32(c, n, at + IDT + words[i][0]);
+		le16(c + n, words[i][1]);
+		n += 2;
+	}
+	c[n++] = 0x0f; c[n++] = 0x01; c[n++] = 0x1d; n = put32(c, n, at + IDTR); /* lidt */
+	c[n++] = 0xcc;                                                     /* int3 */
+	const unsigned char fail[] = { 0xb0, 0x11, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
+	memcpy(c + n, fail, sizeof(fail));                                 /* exit 0x11 */
+	const unsigned char pass[] = { 0xb0, code, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
+	memcpy(c + 64, pass, sizeof(pass));                                /* the handler */
+	le16(c + IDTR, 4 * 8 - 1);
+	le32(c + IDTR + 2, at + IDT);
+	return STACK_TOP;
+}
+
 int ks_probe_kernel_write(const char *path, uint8_t code, struct ks_error *err)
 {
-	/* ELF header, a PT_LOAD and a PT_NOTE header, the Xen PVH entry note, then 32-bit code:
-	 * mov $code, %al; out %al, $0xf4; hlt; jmp .-1 */
-	enum { NOTE = 64 + 2 * 56, NOTE_SIZE = 20, CODE = NOTE + NOTE_SIZE, TOTAL = CODE + 7 };
-	unsigned char img[TOTAL] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
-	const unsigned char insns[7] = { 0xb0, code, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
+	/* ELF header, a PT_LOAD and a PT_NOTE header, the Xen PVH entry note, then the code. */
+	enum { NOTE = 64 + 2 * 56, NOTE_SIZE = 20, CODE = NOTE + NOTE_SIZE, MAX = CODE + 512 };
+	unsigned char img[MAX] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
+	size_t total = CODE + probe_code(img + CODE, PROBE_BASE + CODE, code);
 
 	le16(img + 16, 2);                 /* ET_EXEC */
 	le16(img + 18, 62);                /* EM_X86_64 */
@@ -49,21 +93,20 @@ int ks_probe_kernel_write(const char *path, uint8_t code, struct ks_error *err)
 	le16(img + 52, 64);                /* ehsize */
 	le16(img + 54, 56);                /* phentsize */
 	le16(img + 56, 2);                 /* phnum */
-	phdr(img + 64, 1, 5, 0, TOTAL);
+	phdr(img + 64, 1, 7, 0, total);
 	phdr(img + 64 + 56, 4, 4, NOTE, NOTE_SIZE);
 	le32(img + NOTE, 4);
 	le32(img + NOTE + 4, 4);
 	le32(img + NOTE + 8, 18);          /* XEN_ELFNOTE_PHYS32_ENTRY */
 	memcpy(img + NOTE + 12, "Xen", 4);
 	le32(img + NOTE + 16, PROBE_BASE + CODE);
-	memcpy(img + CODE, insns, sizeof(insns));
 
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ks_error_set(err, -errno, "probe: cannot create %s: %s", path, strerror(errno));
-	ssize_t n = write(fd, img, sizeof(img));
+	ssize_t n = write(fd, img, total);
 	close(fd);
-	return n == (ssize_t)sizeof(img) ? 0 : ks_error_set(err, -EIO, "probe: cannot write %s", path);
+	return n == (ssize_t)total ? 0 : ks_error_set(err, -EIO, "probe: cannot write %s", path);
 }
 
 static int run_probe(const char *qemu, const char *kernel, struct ks_error *err)
@@ -80,12 +123,13 @@ static int run_probe(const char *qemu, const char *kernel, struct ks_error *err)
 	if (rc == -ETIMEDOUT) {
 		kill(pid, SIGKILL);
 		ks_wait_pid(pid, -1, &status);
-		return ks_error_set(err, rc, "a KVM probe guest did not finish in 5 s");
+		return ks_error_set(err, rc, "a KVM probe guest did not finish in 2 s (this KVM "
+				    "cannot deliver int3, as software-only KVM does)");
 	}
 	if (rc < 0)
 		return ks_error_set(err, rc, "cannot wait for the KVM probe: %s", strerror(-rc));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != ((0x10 << 1) | 1))
-		return ks_error_set(err, -ENODEV, "a KVM probe guest did not run (QEMU status %d)",
+		return ks_error_set(err, -ENODEV, "a KVM probe guest did not pass (QEMU status %d)",
 				    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	return 0;
 }
@@ -107,11 +151,109 @@ int ks_kvm_probe(const char *qemu, struct ks_error *err)
 	return rc;
 }
 
+/* Where `name` (a path or a command looked up in PATH) is, with its mtime; false if not. */
+static bool find_binary(const char *name, char *path, size_t size, long long *mtime)
+{
+	struct stat st;
+	const char *env = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		snprintf(path, size, "%s", name);
+		return stat(path, &st) == 0 && (*mtime = (long long)st.st_mtime, true);
+	}
+	for (const char *d = env ? env : ""; *d;) {
+		size_t n = strcspn(d, ":");
+		snprintf(path, size, "%.*s/%s", (int)n, d, name);
+		if (stat(path, &st) == 0) {
+			*mtime = (long long)st.st_mtime;
+			return true;
+		}
+		d += n + (d[n] == ':');
+	}
+	return false;
+}
+
+/*
+ * The probe costs a QEMU start; its answer holds until the machine reboots or QEMU changes,
+ * so it is kept in the runtime base directory under a key made of the boot id and the QEMU
+ * binary. Each `kscope` process then pays for it once per boot at most.
+ */
+static void cache_key(const char *qemu, char *key, size_t size)
+{
+	char boot[64] = "", path[PATH_MAX];
+	long long mtime = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = 0;
+		fclose(f);
+		boot[strcspn(boot, "\n")] = 0;
+	}
+	if (!find_binary(qemu, path, sizeof(path), &mtime))
+		snprintf(path, sizeof(path), "%s", qemu);
+	snprintf(key, size, "%s %s %lld", boot, path, mtime);
+}
+
+static int cache_read(const char *file, const char *key, char *reason, size_t size)
+{
+	char line[PATH_MAX + 512];
+	int result = 0;
+	FILE *f = fopen(file, "re");
+
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f) && !strncmp(line, key, strlen(key)) &&
+	    line[strlen(key)] == '\n' && fscanf(f, "%d ", &result) == 1 &&
+	    fgets(reason, (int)size, f))
+		reason[strcspn(reason, "\n")] = 0;
+	else
+		result = 0;
+	fclose(f);
+	return result == 1 || result == -1 ? result : 0;
+}
+
+static void cache_write(const char *file, const char *key, int result, const char *reason)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)getpid());
+	if (!(f = fopen(tmp, "we")))
+		return;
+	fprintf(f, "%s\n%d %s\n", key, result, reason);
+	/* Rename: readers never see half a file. */
+	if (fclose(f) != 0 || rename(tmp, file) != 0)
+		unlink(tmp);
+}
+
+static int probe_cached(const char *qemu, char *reason, size_t size)
+{
+	char key[PATH_MAX + 128], file[PATH_MAX];
+	struct ks_error err = { 0 };
+	int result;
+
+	cache_key(qemu, key, sizeof(key));
+	snprintf(file, sizeof(file), "%s/kvm-probe", ks_vm_rundir_base());
+	if ((result = cache_read(file, key, reason, size)) != 0)
+		return result;
+	result = ks_kvm_probe(qemu, &err) == 0 ? 1 : -1;
+	if (result > 0)
+		snprintf(reason, size, "kvm: a probe guest ran under it, int3 included (faster; -d "
+			 "traces are empty)");
+	else
+		snprintf(reason, size, "tcg: %.200s (slower than KVM; every debug feature works)",
+			 err.msg);
+	mkdir(ks_vm_rundir_base(), 0700);
+	if (access(ks_vm_rundir_base(), W_OK) == 0)
+		cache_write(file, key, result, reason);
+	return result;
+}
+
 enum ks_accel ks_vm_pick_accel(const struct ks_vmspec *spec, const char **why)
 {
 	static int probed; /* 0 not yet, 1 KVM works, -1 it does not */
 	static char reason[320];
-	struct ks_error err = { 0 };
 
 	if (spec->accel != KS_ACCEL_AUTO) {
 		if (why)
@@ -120,16 +262,8 @@ enum ks_accel ks_vm_pick_accel(const struct ks_vmspec *spec, const char **why)
 				       : "tcg as asked";
 		return spec->accel;
 	}
-	if (!probed) {
-		probed = ks_kvm_probe(ks_vmspec_qemu_binary(spec), &err) == 0 ? 1 : -1;
-		if (probed > 0)
-			snprintf(reason, sizeof(reason),
-				 "kvm: a probe guest ran under it (faster; -d traces are empty "
-				 "and software breakpoints may not work)");
-		else
-			snprintf(reason, sizeof(reason),
-				 "tcg: %.200s (slower than KVM; every debug feature works)", err.msg);
-	}
+	if (!probed)
+		probed = probe_cached(ks_vmspec_qemu_binary(spec), reason, sizeof(reason));
 	if (why)
 		*why = reason;
 	return probed > 0 ? KS_ACCEL_KVM : KS_ACCEL_TCG;

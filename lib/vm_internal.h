@@ -14,13 +14,14 @@
 int ks_qcow2_create(const char *path, uint64_t size, struct ks_error *err);
 
 /*
- * Writes a tiny PVH kernel at path whose first instructions write `code` to the
- * isa-debug-exit port (so QEMU exits with status (code << 1) | 1). Returns 0 or -errno.
+ * Writes a tiny PVH kernel at path that sets up an IDT, executes int3, and from the int3
+ * handler writes `code` to the isa-debug-exit port (QEMU then exits with status
+ * (code << 1) | 1; 0x11 if int3 did not trap). Returns 0 or -errno.
  */
 int ks_probe_kernel_write(const char *path, uint8_t code, struct ks_error *err);
 
-/* Runs the probe kernel under KVM with qemu; 0 when it exited as it should, else -errno
- * with err saying what happened. */
+/* Runs the probe kernel under KVM with qemu; 0 when it exited as it should (so KVM runs
+ * guests, int3 included), else -errno with err saying what happened. */
 int ks_kvm_probe(const char *qemu, struct ks_error *err);
 
 #endif

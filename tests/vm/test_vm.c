@@ -379,7 +379,18 @@ static void probe_kernel_and_accel(void **state)
 	struct ks_vmspec *s = spec_with(NULL);
 	const char *why = NULL;
 	ks_vmspec_set(s, "accel", "auto", NULL);
+	/* The answer is kept for later kscope processes, keyed by boot and QEMU binary. */
+	setenv("KSCOPE_RUNDIR", f->base, 1);
 	enum ks_accel a = ks_vm_pick_accel(s, &why);
+	unsetenv("KSCOPE_RUNDIR");
+	snprintf(path, sizeof(path), "%s/kvm-probe", f->base);
+	FILE *cache = fopen(path, "r");
+	char line[512] = "";
+	assert_non_null(cache);
+	assert_non_null(fgets(line, sizeof(line), cache));
+	assert_non_null(strstr(line, "qemu-system-x86_64"));
+	fclose(cache);
+	unlink(path);
 	assert_true(a == KS_ACCEL_KVM || a == KS_ACCEL_TCG);
 	assert_non_null(why);
 	assert_non_null(strstr(why, a == KS_ACCEL_KVM ? "kvm" : "tcg"));
