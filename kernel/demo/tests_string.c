@@ -1,6 +1,8 @@
-/* tests_string.c: kt_ tests of the kernel's string and memory functions. */
+/* tests_string.c: kt_ tests of the kernel's string and memory functions and option parsing. */
 #include <stdint.h>
 
+#include <kern/cmdline.h>
+#include <kern/errno.h>
 #include <kern/string.h>
 #include <kt/ktest.h>
 
@@ -202,6 +204,35 @@ static void compiler_calls(struct kt_test *t)
 	KT_EXPECT_EQ(t, nonzero, 0u);
 }
 
+static const struct {
+	const char *cmdline, *key;
+	int ret;
+	uint64_t val; /* when ret is 0 */
+} cmdline_table[] = {
+	{ "", "a.b", -ENOENT, 0 },
+	{ "a.b=7", "a.b", 0, 7 },
+	{ "kt.filter=x  a.b=12 c=3", "a.b", 0, 12 },
+	{ "a.b=1 a.b=2", "a.b", 0, 2 },            /* the last one wins */
+	{ "xa.b=5 a.bc=6 a.b", "a.b", -ENOENT, 0 }, /* whole words and keys only */
+	{ "a.b=", "a.b", -EINVAL, 0 },
+	{ "a.b=12ms", "a.b", -EINVAL, 0 },
+	{ "a.b=-1", "a.b", -EINVAL, 0 },
+	{ "a.b=18446744073709551615", "a.b", 0, UINT64_MAX },
+	{ "a.b=18446744073709551616", "a.b", -EINVAL, 0 },
+};
+
+static void cmdline_options(struct kt_test *t)
+{
+	for (size_t i = 0; i < sizeof(cmdline_table) / sizeof(cmdline_table[0]); i++) {
+		uint64_t v = 99;
+		int r = cmdline_get_u64(cmdline_table[i].cmdline, cmdline_table[i].key, &v);
+
+		KT_EXPECT_EQ_MSG(t, r, cmdline_table[i].ret, "\"%s\"", cmdline_table[i].cmdline);
+		KT_EXPECT_EQ_MSG(t, v, r ? 99 : cmdline_table[i].val, "\"%s\"",
+				 cmdline_table[i].cmdline);
+	}
+}
+
 static struct kt_case string_cases[] = {
 	KT_CASE(memcpy_alignments),
 	KT_CASE(memcpy_zero_length),
@@ -214,6 +245,7 @@ static struct kt_case string_cases[] = {
 	KT_CASE(strchr_strrchr),
 	KT_CASE(strlcpy_truncates),
 	KT_CASE(compiler_calls),
+	KT_CASE(cmdline_options),
 	{ .run = NULL },
 };
 

@@ -17,7 +17,8 @@
 
 extern char user_blob_start[], user_blob_end[];
 extern char user_prog_hello[], user_prog_getcpu[], user_prog_add[], user_prog_efault[],
-	user_prog_kread[], user_prog_priv[], user_prog_regs[], user_prog_badsys[];
+	user_prog_kread[], user_prog_priv[], user_prog_regs[], user_prog_badsys[],
+	user_prog_spin[];
 extern void syscall_entry(void);
 __attribute__((noreturn)) void user_enter(uint64_t rip, uint64_t rsp, uint64_t arg);
 
@@ -26,6 +27,7 @@ static char *const prog_entry[USER_NPROGS] = {
 	[USER_ADD] = user_prog_add,       [USER_EFAULT] = user_prog_efault,
 	[USER_KREAD] = user_prog_kread,   [USER_PRIV] = user_prog_priv,
 	[USER_REGS] = user_prog_regs,     [USER_BADSYS] = user_prog_badsys,
+	[USER_SPIN] = user_prog_spin,
 };
 
 /* The task running on a CPU: where user_run() waits for it. */
@@ -41,6 +43,7 @@ static struct {
 
 static bool user_ready;
 static uint64_t code_pa;
+static uint64_t data_pa;
 static uint64_t stack_pa[MAX_CPUS];
 static unsigned int nstacks;
 
@@ -67,6 +70,9 @@ void user_space_fini(void)
 		stack_pa[i] = 0;
 	}
 	nstacks = 0;
+	if (data_pa && !paging_unmap(USER_DATA_VA, NULL))
+		palloc_free(data_pa);
+	data_pa = 0;
 	if (code_pa && !paging_unmap(USER_CODE_VA, NULL))
 		palloc_free(code_pa);
 	code_pa = 0;
@@ -89,6 +95,14 @@ int user_space_init(void)
 	/* Read-only and executable for ring 3. */
 	if (paging_map(USER_CODE_VA, code_pa, PTE_U))
 		goto fail;
+	data_pa = palloc_alloc_zeroed();
+	if (!data_pa)
+		goto fail;
+	if (paging_map(USER_DATA_VA, data_pa, PTE_U | PTE_W | nx)) {
+		palloc_free(data_pa);
+		data_pa = 0;
+		goto fail;
+	}
 	for (nstacks = 0; nstacks < smp_cpu_count(); nstacks++) {
 		stack_pa[nstacks] = palloc_alloc_zeroed();
 		if (!stack_pa[nstacks] ||
@@ -125,6 +139,11 @@ int user_run(enum user_prog prog, uint64_t arg, struct user_result *res)
 	c->user = NULL;
 	irq_restore(flags);
 	return 0;
+}
+
+uint64_t user_data_pa(void)
+{
+	return data_pa;
 }
 
 const char *user_log(void)

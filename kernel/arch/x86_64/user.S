@@ -153,6 +153,24 @@ user_prog_badsys:
 	syscall
 	EXIT_WITH %rax
 
+/* arg = a TSC deadline. Waits for the host to write the flag (the first quadword of the data
+ * page) without leaving ring 3; exits with the flag, or with 0 once the TSC passes arg. */
+	.globl user_prog_spin
+user_prog_spin:
+	mov %rdi, %rbx
+	mov $USER_DATA_VA, %r12d
+1:	mov (%r12), %rax
+	test %rax, %rax
+	jnz 2f
+	pause
+	rdtsc
+	shl $32, %rdx
+	or %rdx, %rax
+	cmp %rbx, %rax
+	jb 1b
+	xor %eax, %eax
+2:	EXIT_WITH %rax
+
 hello_msg:
 	.ascii "hello from ring 3\n"
 hello_msg_end:

@@ -6,4 +6,7 @@
  * the arch once every subsystem is up. */
 __attribute__((noreturn)) void kmain(const char *cmdline);
 
+/* The command line kmain() was given, for the kernel's own options (demo.*); "" before. */
+const char *kmain_cmdline(void);
+
 #endif /* KERN_KMAIN_H */

@@ -24,8 +24,11 @@
 #define VMAP_SIZE LAYOUT_UL(0x8000000000)
 #define USER_TOP LAYOUT_UL(0x0000800000000000)
 
-/* The user task: code at USER_CODE_VA, CPU n's stack page ends at USER_STACK_TOP - n * 64 KiB. */
+/* The user task: code at USER_CODE_VA, CPU n's stack page ends at USER_STACK_TOP - n * 64 KiB.
+ * One data page (user, writable, NX) at USER_DATA_VA is shared by every CPU's task; its first
+ * quadword is the flag the example_host.ring3_spin program waits on. */
 #define USER_CODE_VA LAYOUT_UL(0x400000)
+#define USER_DATA_VA LAYOUT_UL(0x600000)
 #define USER_STACK_TOP LAYOUT_UL(0x7fff00000000)
 #define USER_STACK_STRIDE LAYOUT_UL(0x10000)
 

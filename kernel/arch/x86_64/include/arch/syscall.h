@@ -24,6 +24,8 @@ enum user_prog {
 	USER_PRIV,    /* executes cli: must be killed by #GP */
 	USER_REGS,    /* checks that a syscall keeps its registers; exits 0 or the bad one */
 	USER_BADSYS,  /* exits with the result of system call number arg (-ENOSYS expected) */
+	USER_SPIN,    /* spins in ring 3 until the quadword at USER_DATA_VA is non-zero (exits
+		       * with it) or the TSC reaches arg (exits with 0); makes no other syscall */
 	USER_NPROGS
 };
 
@@ -38,8 +40,8 @@ struct user_result {
 /* Enables syscall/sysret on this CPU (EFER.SCE, STAR, LSTAR, SFMASK). */
 void syscall_cpu_init(void);
 
-/* Maps the user code page and one stack page per online CPU. Returns 0 or -ENOMEM. Call
- * again after user_space_fini() to start afresh. */
+/* Maps the user code page, the zeroed user data page (USER_DATA_VA) and one stack page per
+ * online CPU. Returns 0 or -ENOMEM. Call again after user_space_fini() to start afresh. */
 int user_space_init(void);
 
 /* Unmaps and frees what user_space_init() mapped. */
@@ -51,6 +53,9 @@ void user_space_fini(void);
  * output (SYS_WRITE) is in user_log().
  */
 int user_run(enum user_prog prog, uint64_t arg, struct user_result *res);
+
+/* The physical page behind USER_DATA_VA; 0 when user space is not set up. */
+uint64_t user_data_pa(void);
 
 /* This CPU's user log: what the last task wrote with SYS_WRITE (NUL-terminated). */
 const char *user_log(void);
