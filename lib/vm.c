@@ -158,10 +158,9 @@ static int make_paths(struct ks_vm *vm, struct ks_error *err)
  */
 static int make_ram(struct ks_vm *vm, struct ks_qemu_paths *p, struct ks_error *err)
 {
-	char shm[PATH_MAX];
-
-	snprintf(shm, sizeof(shm), "/dev/shm/kscope-%d-%s", (int)getpid(), vm->name);
-	p->ram = shm;
+	/* p->ram is read again when the argv is built: it must outlive this function. */
+	snprintf(vm->shm, sizeof(vm->shm), "/dev/shm/kscope-%d-%s", (int)getpid(), vm->name);
+	p->ram = vm->shm;
 	if (!(vm->ram = ks_qemu_ram_layout(vm->spec, p, err)))
 		return err ? err->code : -EINVAL;
 	vm->ram_fds = malloc(vm->ram->nfiles * sizeof(int));

@@ -14,6 +14,7 @@ struct ks_vm {
 	struct ks_vm_opts opts;
 	char name[VM_NAME_MAX + 1];
 	char rundir[PATH_MAX];
+	char shm[PATH_MAX];         /* base name of the guest RAM files (unlinked at once) */
 	/* Files in rundir; NULL when not used. */
 	char *qmp_path, *gdb_path, *pid_path, *out_path, *dlog_path, *vmstate_path;
 	char **serial_paths;

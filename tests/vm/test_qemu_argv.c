@@ -337,7 +337,7 @@ static void qmp(int fd, const char *cmd, char *reply, size_t len)
 {
 	assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
 	do {
-		assert_true(read_line(fd, reply, len, 5.0) > 0);
+		assert_true(read_line(fd, reply, len, 30.0) > 0);
 	} while (!strstr(reply, "\"return\"") && !strstr(reply, "\"error\""));
 }
 
@@ -397,9 +397,9 @@ static void paused(void **state, const char *machine)
 		err = slurp(c, "qemu.stderr");
 		fail_msg("QEMU (%s) exited at once: %s", machine, err);
 	}
-	fd = connect_unix(c->qmp, 5.0);
+	fd = connect_unix(c->qmp, 30.0);
 	assert_true(fd >= 0);
-	assert_true(read_line(fd, buf, sizeof(buf), 5.0) > 0);
+	assert_true(read_line(fd, buf, sizeof(buf), 30.0) > 0);
 	assert_non_null(strstr(buf, "\"QMP\""));
 	qmp(fd, "{\"execute\":\"qmp_capabilities\"}\n", buf, sizeof(buf));
 	qmp(fd, "{\"execute\":\"query-status\"}\n", buf, sizeof(buf));
@@ -426,12 +426,12 @@ static void boot(void **state, const char *machine)
 	make_spec(c, machine, "4", NULL);
 	start(c, serial);
 	for (int i = 0; i < 4; i++) {
-		fds[i] = connect_unix(serial[i], 5.0);
+		fds[i] = connect_unix(serial[i], 30.0);
 		assert_true(fds[i] >= 0);
 	}
-	qfd = connect_unix(c->qmp, 5.0);
+	qfd = connect_unix(c->qmp, 30.0);
 	assert_true(qfd >= 0);
-	assert_true(read_line(qfd, buf, sizeof(buf), 5.0) > 0);
+	assert_true(read_line(qfd, buf, sizeof(buf), 30.0) > 0);
 	qmp(qfd, "{\"execute\":\"qmp_capabilities\"}\n", buf, sizeof(buf));
 	qmp(qfd, "{\"execute\":\"cont\"}\n", buf, sizeof(buf));
 	/* On pc and q35, SeaBIOS writes its banner to COM1 first. */
@@ -439,7 +439,7 @@ static void boot(void **state, const char *machine)
 		const char *line;
 
 		snprintf(want, sizeof(want), "kscope com%d\n", i + 1);
-		read_until(fds[i], buf, sizeof(buf), want, 10.0);
+		read_until(fds[i], buf, sizeof(buf), want, 30.0);
 		line = strstr(buf, want);
 		if (!line)
 			fail_msg("COM%d: '%s', expected '%s'", i + 1, buf, want);
@@ -447,7 +447,7 @@ static void boot(void **state, const char *machine)
 			assert_string_equal(buf, want);
 		close(fds[i]);
 	}
-	status = wait_exit(c, 10.0);
+	status = wait_exit(c, 30.0);
 	close(qfd);
 	assert_true(status != -1 && WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), EXIT_STATUS);
@@ -499,14 +499,14 @@ static void demo(void **state, const char *machine)
 		fail_msg("no demo kernel at %s", vm_demo_kernel());
 	make_spec(c, machine, "1", vm_demo_kernel());
 	start(c, serial);
-	fd = connect_unix(serial[0], 5.0);
-	qfd = connect_unix(c->qmp, 5.0);
+	fd = connect_unix(serial[0], 30.0);
+	qfd = connect_unix(c->qmp, 30.0);
 	assert_true(fd >= 0 && qfd >= 0);
-	assert_true(read_line(qfd, buf, sizeof(buf), 5.0) > 0);
+	assert_true(read_line(qfd, buf, sizeof(buf), 30.0) > 0);
 	qmp(qfd, "{\"execute\":\"qmp_capabilities\"}\n", buf, sizeof(buf));
 	qmp(qfd, "{\"execute\":\"cont\"}\n", buf, sizeof(buf));
 	console = read_all(fd, 60.0);
-	status = wait_exit(c, 10.0);
+	status = wait_exit(c, 30.0);
 	close(fd);
 	close(qfd);
 	if (status == -1 || !WIFEXITED(status) ||
