@@ -4,5 +4,6 @@
 
 /* Each returns the process exit status: 0 success, 1 a failure found, 2 usage or setup error. */
 int cmd_version(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version and the kt_ ABI version" },
+	{ "vm", cmd_vm, "start, run, list, inspect and control VMs (kscope vm --help)" },
 };
 
 static void usage(FILE *out)

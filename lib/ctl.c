@@ -336,8 +336,8 @@ static void handle_line(struct ks_ctl_conn *c, const char *line, size_t len)
 {
 	struct ks_error err = { 0 };
 	json_error_t je;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je), *id = NULL;
-	json_t *reply = json_object(), *out;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	json_t *reply = json_object(), *out, *id;
 	int rc;
 
 	if (!req)
@@ -422,7 +422,8 @@ int ks_ctl_server_attach(struct ks_ctl_server *s, int fd)
 	socklen_t clen = sizeof(cred);
 
 	if (s->nconns >= KS_CTL_MAX_CLIENTS) {
-		static const char busy[] = "{\"id\":null,\"ok\":false,\"error\":\"too many clients\"}\n";
+		static const char busy[] =
+			"{\"id\":null,\"ok\":false,\"error\":\"too many clients\"}\n";
 
 		(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd);

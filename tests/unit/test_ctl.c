@@ -62,7 +62,8 @@ static void frame_table(void **state)
 		ssize_t r = ks_ctl_frame(fc->in, strlen(fc->in), fc->max, &len);
 
 		if (r != fc->ret)
-			fail_msg("case %zu '%s': returned %zd, expected %zd", i, fc->in, r, fc->ret);
+			fail_msg("case %zu '%s': returned %zd, expected %zd", i, fc->in, r,
+				 fc->ret);
 		if (r > 0 && len != fc->line_len)
 			fail_msg("case %zu '%s': length %zu, expected %zu", i, fc->in, len,
 				 fc->line_len);
@@ -95,7 +96,8 @@ static void rbuf_split_reads(void **state)
 				lines[got++][len] = 0;
 			}
 			if (round == 0)
-				assert_int_equal(write(p[1], text + cut, n - cut), (ssize_t)(n - cut));
+				assert_int_equal(write(p[1], text + cut, n - cut),
+						 (ssize_t)(n - cut));
 		}
 		assert_int_equal(got, 2);
 		assert_string_equal(lines[0], "{\"id\":1,\"cmd\":\"a\"}");
@@ -404,7 +406,8 @@ static void split_and_joined(void **state)
 	assert_int_equal(json_integer_value(json_object_get(m, "id")), 5);
 	assert_string_equal(json_string_value(json_object_get(m, "echo")), "split");
 	json_decref(m);
-	raw_send(c, "{\"id\":1,\"cmd\":\"echo\"}\n{\"id\":2,\"cmd\":\"fail\"}\n{\"id\":3,\"cmd\":\"echo\"}\n");
+	raw_send(c, "{\"id\":1,\"cmd\":\"echo\"}\n{\"id\":2,\"cmd\":\"fail\"}\n"
+		    "{\"id\":3,\"cmd\":\"echo\"}\n");
 	for (int id = 1; id <= 3; id++) {
 		assert_int_equal(ks_ctl_read(c, &m, TIMEOUT, &err), 0);
 		assert_int_equal(json_integer_value(json_object_get(m, "id")), id);
@@ -468,7 +471,8 @@ static void stream_then_disconnect(void **state)
 		json_decref(m);
 	}
 	/* A call on a streaming connection: stream lines read meanwhile are kept. */
-	assert_int_equal(ks_ctl_call(c, json_pack("{s:s}", "cmd", "sleep"), NULL, TIMEOUT, &err), 0);
+	assert_int_equal(ks_ctl_call(c, json_pack("{s:s}", "cmd", "sleep"), NULL, TIMEOUT, &err),
+			 0);
 	assert_int_equal(ks_ctl_read(c, &m, 0, &err), 0);
 	assert_int_equal(json_integer_value(json_object_get(m, "ts")), 5);
 	json_decref(m);
@@ -535,7 +539,8 @@ static void disconnect_during_handler(void **state)
 	raw_send(c, "{\"id\":1,\"cmd\":\"sleep\"}\n{\"id\":2,\"cmd\":\"sleep\"}\n");
 	ks_ctl_client_free(c);
 	d = client(sv);
-	assert_int_equal(ks_ctl_call(d, json_pack("{s:s}", "cmd", "sleep"), NULL, TIMEOUT, &err), 0);
+	assert_int_equal(ks_ctl_call(d, json_pack("{s:s}", "cmd", "sleep"), NULL, TIMEOUT, &err),
+			 0);
 	ks_ctl_client_free(d);
 }
 
