@@ -24,8 +24,10 @@ run: build
 check: build
 	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
 
+# Figures recorded in BENCHMARKS.md, each next to its baseline.
 bench: build
 	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf 11 4
+	@$(BUILD)/bench/bench_vm $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

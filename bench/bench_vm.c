@@ -108,6 +108,55 @@ static double kscope_first_byte(struct ks_loop *loop, const char *kernel, const 
 	return ms;
 }
 
+/* True once the console log holds a line of guest output (lines start with "["). */
+static bool log_has_output(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return buf[0] == '[' || strstr(buf, "\n[") != NULL;
+}
+
+static int run_kscope(char **argv)
+{
+	int status;
+	pid_t pid = ks_spawn(argv, -1, NULL, 0, NULL);
+
+	if (pid < 0 || ks_wait_pid(pid, 30 * SEC, &status) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The whole command: `kscope vm start` (validation, daemon, QEMU, QMP, serial, resume) until
+ * the supervisor's console log shows the guest's first output, polled every 0.2 ms. */
+static double cli_first_byte(const char *kscope, const char *kernel, const char *base)
+{
+	char *start[] = { (char *)kscope, "vm", "start", "clibench", "--kernel", (char *)kernel,
+			  "--accel", "tcg", "--append", "kt.filter=example_crash.hang", NULL };
+	char *destroy[] = { (char *)kscope, "vm", "destroy", "clibench", NULL };
+	char log[256];
+	double ms = -1;
+
+	setenv("KSCOPE_RUNDIR", base, 1);
+	snprintf(log, sizeof(log), "%s/clibench/console.log", base);
+	uint64_t t0 = ks_loop_now_ns();
+	if (run_kscope(start) == 0) {
+		while (ks_loop_now_ns() - t0 < 10 * SEC && !log_has_output(log))
+			usleep(200);
+		if (log_has_output(log))
+			ms = ms_since(t0);
+	}
+	run_kscope(destroy);
+	unsetenv("KSCOPE_RUNDIR");
+	return ms;
+}
+
 /* Raw QMP over a socket: send, read until the reply line (no events in between here). */
 static int raw_cmd(int fd, const char *json)
 {
@@ -203,9 +252,10 @@ static void report(const char *what, double *raw, double *ks, int runs)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench_vm DEMO_KERNEL [RUNS]\n");
+		fprintf(stderr, "usage: bench_vm DEMO_KERNEL [RUNS [KSCOPE_BINARY]]\n");
 		return 2;
 	}
+	const char *kscope = argc > 3 ? argv[3] : NULL;
 	int runs = argc > 2 ? atoi(argv[2]) : 5;
 	if (runs < 1 || runs > 200) {
 		fprintf(stderr, "bench_vm: RUNS must be 1..200\n");
@@ -213,7 +263,7 @@ int main(int argc, char **argv)
 	}
 	char base[] = "/tmp/kscope-bench-XXXXXX", sock[96];
 	struct ks_loop *loop = ks_loop_new(NULL);
-	double raw_start[200], ks_start[200], raw_rt[200], ks_rt[200];
+	double raw_start[200], ks_start[200], cli_start[200], raw_rt[200], ks_rt[200];
 
 	if (!mkdtemp(base) || !loop)
 		return 1;
@@ -222,12 +272,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < runs; i++) {
 		raw_start[i] = raw_first_byte(argv[1], sock);
 		ks_start[i] = kscope_first_byte(loop, argv[1], base);
-		if (raw_start[i] < 0 || ks_start[i] < 0)
+		cli_start[i] = kscope ? cli_first_byte(kscope, argv[1], base) : 0;
+		if (raw_start[i] < 0 || ks_start[i] < 0 || cli_start[i] < 0)
 			return 1;
 	}
 	printf("microvm, TCG, 128M, demo kernel, %d runs each, medians in ms\n", runs);
 	printf("%-36s %10s %10s %10s\n", "", "raw QEMU", "kscope", "added");
-	report("start to first serial byte", raw_start, ks_start, runs);
+	report("start to first serial byte (library)", raw_start, ks_start, runs);
+	if (kscope)
+		report("`kscope vm start` to first byte", raw_start, cli_start, runs);
 	if (round_trips(loop, base, sock, runs, raw_rt, ks_rt) < 0)
 		return 1;
 	report("pause + resume round trip", raw_rt, ks_rt, runs);
