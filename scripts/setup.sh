@@ -8,6 +8,7 @@ pkgs=(
   qemu-system-x86 qemu-utils seabios       # the VMs (seabios: firmware of -M pc and q35)
   libcmocka-dev                            # host tests
   libjansson-dev                           # QMP (JSON)
+  libelf-dev                               # symbols from ELF files
 )
 
 missing=()
