@@ -232,7 +232,8 @@ static void emit(struct ks_chan *ch, const char *b, size_t len, unsigned flags, 
 		return;
 	}
 	ch->after_partial = flags & KS_CHAN_PARTIAL;
-	memcpy(r->text, b, len);
+	if (len)
+		memcpy(r->text, b, len);
 	r->text[len] = '\0';
 	r->refs = 2;
 	r->next = NULL;
@@ -270,7 +271,8 @@ static int append(struct ks_chan *ch, const char *p, size_t n)
 		ch->pend = b;
 		ch->pcap = cap;
 	}
-	memcpy(ch->pend + ch->plen, p, n);
+	if (n)
+		memcpy(ch->pend + ch->plen, p, n);
 	ch->plen += n;
 	return 0;
 }
