@@ -1,16 +1,19 @@
-/* bench_mem.c: guest-physical reads through the RAM mapping next to a host memcpy, and page-table walks per second. */
+/* bench_mem.c: guest-physical reads through the RAM mapping, the gdbstub and a host memcpy; page-table walks per second; whole kscope peek commands. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <kscope/chan.h>
+#include <kscope/gdb.h>
 #include <kscope/loop.h>
 #include <kscope/mem.h>
 #include <kscope/qmp.h>
+#include <kscope/spawn.h>
 #include <kscope/vm.h>
 #include <kscope/vtop.h>
 
@@ -21,6 +24,10 @@
 #define NADDR 4096                /* distinct pages translated, cycled */
 #define NTRANS 1000000            /* translations per run */
 #define MAX_RUNS 51
+#define GDB_RUNS 3                /* 64 MiB through the gdbstub takes seconds */
+#define CMD_RUNS 11               /* whole kscope commands, after one to warm up */
+#define CMD_TARGET_MS 20.0
+#define HANG "kt.filter=example_crash.hang"
 
 static int cmp(const void *a, const void *b)
 {
@@ -51,6 +58,7 @@ struct target {
 	/* the demo kernel */
 	struct ks_loop *loop;
 	struct ks_vm *vm;
+	struct ks_gdb *gdb;       /* on the demo kernel's gdbstub, for the fallback reader */
 	char base[64];
 };
 
@@ -67,7 +75,7 @@ static int boot_demo(struct target *t, const char *kernel)
 	ks_vmspec_set(s, "kernel", kernel, NULL);
 	ks_vmspec_set(s, "accel", "tcg", NULL);
 	ks_vmspec_set(s, "memory", "256M", NULL);
-	ks_vmspec_set(s, "append", "kt.filter=example_crash.hang", NULL);
+	ks_vmspec_set(s, "append", HANG, NULL);
 	ks_vm_opts_init(&o);
 	snprintf(t->base, sizeof(t->base), "/tmp/kscope-bench-mem-XXXXXX");
 	if (!mkdtemp(t->base) || !(t->loop = ks_loop_new(&err)))
@@ -89,6 +97,10 @@ static int boot_demo(struct target *t, const char *kernel)
 		fds[i] = ks_vm_ram_fd(t->vm, i);
 	t->mem = ks_mem_new_mapped(l, fds, &err);
 	if (!t->mem)
+		goto fail;
+	/* The VM is paused, as the gdbstub needs it to be for every request. */
+	t->gdb = ks_gdb_connect(t->loop, ks_vm_gdb_socket(t->vm), 10 * SEC, &err);
+	if (!t->gdb)
 		goto fail;
 	ks_vmspec_free(s);
 	t->what = "demo kernel (microvm, TCG, 256 MiB, paused)";
@@ -175,10 +187,40 @@ static double ms(uint64_t t0)
 	return (double)(ks_loop_now_ns() - t0) / 1e6;
 }
 
+/* The gdbstub as a memory reader: what a VM whose RAM cannot be mapped falls back to. */
+static int gdb_read(void *ctx, ks_gpa_t gpa, void *buf, size_t len)
+{
+	return ks_gdb_read_phys(ctx, gpa, buf, len, NULL);
+}
+
+/* Median ms of reading READ_SIZE bytes through the gdbstub, runs times; < 0 on failure. */
+static double gdb_reads(struct target *t, uint8_t *dst, int runs)
+{
+	static const struct ks_mem_reader_ops ops = { .read = gdb_read };
+	struct ks_error err = { 0 };
+	struct ks_mem *m = ks_mem_new_reader(&ops, t->gdb, &err);
+	double v[MAX_RUNS], result = -1;
+	int i;
+
+	for (i = 0; m && i < runs; i++) {
+		uint64_t t0 = ks_loop_now_ns();
+		if (ks_mem_read(m, READ_AT, dst, READ_SIZE, &err) < 0)
+			break;
+		v[i] = ms(t0);
+	}
+	if (m && i == runs)
+		result = median(v, runs);
+	else
+		fprintf(stderr, "bench_mem: gdbstub read: %s\n", err.msg);
+	ks_mem_free(m);
+	return result;
+}
+
 static void bench_reads(struct target *t, int runs)
 {
-	double mapped[MAX_RUNS], host[MAX_RUNS];
+	double mapped[MAX_RUNS], host[MAX_RUNS], g = -1;
 	uint8_t *dst = malloc(READ_SIZE), *src = malloc(READ_SIZE);
+	int gruns = runs < GDB_RUNS ? runs : GDB_RUNS;
 
 	if (!dst || !src)
 		goto out;
@@ -196,12 +238,18 @@ static void bench_reads(struct target *t, int runs)
 		__asm__ volatile("" : : "r"(dst) : "memory");
 		host[i] = ms(t0);
 	}
+	if (t->gdb)
+		g = gdb_reads(t, dst, gruns);
 	double m = median(mapped, runs), h = median(host, runs);
 	printf("read 64 MiB of guest-physical memory        median ms     MiB/s\n");
 	printf("  ks_mem_read (RAM mapping)                %10.2f %9.0f\n", m, 64 / (m / 1e3));
+	if (g > 0)
+		printf("  gdbstub (ks_gdb_read_phys, %zu B a read) %10.2f %9.1f   %d runs, %.0fx "
+		       "the mapping\n", ks_gdb_max_read(t->gdb), g, 64 / (g / 1e3), gruns, g / m);
+	else
+		printf("  gdbstub (ks_gdb_read_phys)                        -         -   %s\n",
+		       t->gdb ? "failed" : "no VM");
 	printf("  memcpy host to host (the limit)          %10.2f %9.0f\n", h, 64 / (h / 1e3));
-	/* The gdbstub fallback (ks_mem_new_reader over the gdb client) goes here. */
-	printf("  gdbstub (ks_mem_new_reader)                       -         -   not measured yet\n");
 out:
 	free(dst);
 	free(src);
@@ -249,6 +297,99 @@ static void bench_translations(struct target *t, const char *what, const ks_gva_
 	       1e9 / a, b / 1e6, 1e9 / b);
 }
 
+/* ---- whole commands ---- */
+
+/* Runs argv to its end with its output discarded; its exit status, or -1. */
+static int run_cmd(char **argv)
+{
+	int status;
+	pid_t pid = ks_spawn(argv, -1, NULL, 0, NULL);
+
+	if (pid < 0 || ks_wait_pid(pid, 60 * SEC, &status) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* True once the console log of the VM in dir has the hang case's plan line. */
+static bool in_hang_case(const char *log)
+{
+	char buf[16384];
+	FILE *f = fopen(log, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return strstr(buf, "# Subtest: example_crash") != NULL;
+}
+
+/* Median ms of `kscope ARGS...` over CMD_RUNS runs after a first one; < 0 if one failed. */
+static double time_cmd(char **argv)
+{
+	double v[CMD_RUNS];
+
+	if (run_cmd(argv) != 0)
+		return -1;
+	for (int i = 0; i < CMD_RUNS; i++) {
+		uint64_t t0 = ks_loop_now_ns();
+		if (run_cmd(argv) != 0)
+			return -1;
+		v[i] = ms(t0);
+	}
+	return median(v, CMD_RUNS);
+}
+
+static void report_cmd(const char *what, double v, bool target)
+{
+	if (v < 0)
+		printf("  %-40s   failed\n", what);
+	else if (target)
+		printf("  %-40s %8.2f ms   target %.0f ms: %s\n", what, v, CMD_TARGET_MS,
+		       v <= CMD_TARGET_MS ? "met" : "MISSED");
+	else
+		printf("  %-40s %8.2f ms\n", what, v);
+}
+
+/*
+ * `kscope peek NAME kt_state` and its kin as a user runs them, against a VM started by
+ * `kscope vm start` in base (running, in the hang case): process start, connection to the
+ * supervisor, symbol lookup, CR3 from QEMU, the walk, the read, the output.
+ */
+static void bench_commands(char *kscope, char *kernel, const char *base)
+{
+	char *start[] = { kscope, "vm", "start", "peekbench", "--kernel", kernel, "--accel",
+			  "tcg", "--append", HANG, NULL };
+	char *peek[] = { kscope, "peek", "peekbench", "kt_state", NULL };
+	char *kt[] = { kscope, "peek", "peekbench", "kt_state", "--format", "kt", NULL };
+	char *vtop[] = { kscope, "vtop", "peekbench", "kt_state", NULL };
+	char *regs[] = { kscope, "regs", "peekbench", NULL };
+	char *destroy[] = { kscope, "vm", "destroy", "peekbench", NULL };
+	char log[256], image[256];
+	char *dump[] = { kscope, "dump", "peekbench", "--phys", "0x1000000", "0x4000000", "-o",
+			 image, NULL };
+
+	setenv("KSCOPE_RUNDIR", base, 1);
+	snprintf(image, sizeof(image), "%s/image.bin", base);
+	snprintf(log, sizeof(log), "%s/peekbench/console.log", base);
+	printf("\nwhole commands on a running VM (%d runs after a first, medians)\n", CMD_RUNS);
+	uint64_t t0 = ks_loop_now_ns();
+	if (run_cmd(start) != 0) {
+		printf("  kscope vm start failed\n");
+		goto out;
+	}
+	while (!in_hang_case(log) && ks_loop_now_ns() - t0 < 60 * SEC)
+		usleep(10000);
+	report_cmd("kscope peek NAME kt_state", time_cmd(peek), true);
+	report_cmd("kscope peek NAME kt_state --format kt", time_cmd(kt), false);
+	report_cmd("kscope vtop NAME kt_state", time_cmd(vtop), false);
+	report_cmd("kscope regs NAME (pause, gdb, resume)", time_cmd(regs), false);
+	report_cmd("kscope dump NAME --phys 16M 64M -o FILE", time_cmd(dump), false);
+	unlink(image);
+out:
+	run_cmd(destroy);
+	unsetenv("KSCOPE_RUNDIR");
+}
+
 int main(int argc, char **argv)
 {
 	const char *kernel = argc > 1 ? argv[1] : getenv("KSCOPE_DEMO_KERNEL");
@@ -256,8 +397,11 @@ int main(int argc, char **argv)
 	struct target t = { .fd = -1 };
 	int rc = 1;
 
+	char *kscope = argc > 3 ? argv[3] : NULL;
+
 	if (runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "usage: bench_mem [KERNEL|-] [RUNS (1-%d)]\n", MAX_RUNS);
+		fprintf(stderr, "usage: bench_mem [KERNEL|-] [RUNS (1-%d)] [KSCOPE_BINARY]\n",
+			MAX_RUNS);
 		return 2;
 	}
 	if (kernel && strcmp(kernel, "-") && *kernel) {
@@ -272,8 +416,11 @@ int main(int argc, char **argv)
 	printf("\ntranslations (%d per run)                 uncached              cached\n", NTRANS);
 	bench_translations(&t, "4 KiB pages (4 levels)", t.small, t.nsmall, runs);
 	bench_translations(&t, "large pages (2-3 levels)", t.large, t.nlarge, runs);
+	if (kscope && t.vm)
+		bench_commands(kscope, (char *)kernel, t.base);
 	rc = 0;
 out:
+	ks_gdb_free(t.gdb);
 	ks_mem_free(t.mem);
 	ks_vm_free(t.vm);
 	ks_loop_free(t.loop);

@@ -20,12 +20,16 @@ struct vm_flags vm_flags;
 static const struct vm_opt start_opts[] = {
 	{ "paused", NULL, "leave the vCPUs stopped before their first instruction",
 	  &vm_flags.paused },
+	{ "symbols", "FILE", "kernel symbols from FILE (ELF or System.map) for kscope peek, "
+	  "vtop, sym...", &vm_flags.symbols },
 	{ NULL, NULL, NULL, NULL },
 };
 
 static const struct vm_opt run_opts[] = {
 	{ "timeout", "S", "destroy the VM after S seconds (it then counts as failed)",
 	  &vm_flags.timeout },
+	{ "symbols", "FILE", "kernel symbols from FILE (ELF or System.map) for kscope peek, "
+	  "vtop, sym...", &vm_flags.symbols },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -41,10 +45,10 @@ static const struct vm_opt console_opts[] = {
 };
 
 static const struct vm_cmd vm_cmds[] = {
-	{ "start", "NAME [SPEC FLAGS | --config FILE] [--paused]",
+	{ "start", "NAME [SPEC FLAGS | --config FILE] [--paused] [--symbols FILE]",
 	  "Starts a VM that keeps running, owned by a supervisor process, until it is "
 	  "destroyed\nor ends by itself.", true, start_opts, vm_cmd_start },
-	{ "run", "NAME [SPEC FLAGS | --config FILE] [--timeout S]",
+	{ "run", "NAME [SPEC FLAGS | --config FILE] [--timeout S] [--symbols FILE]",
 	  "Runs a VM in this process, copying its console (COM1) to stdout, until it ends.\n"
 	  "Exits 0 if the guest exited with code 0x10 (all tests passed), else 1.\n"
 	  "Ctrl-C destroys the VM.", true, run_opts, vm_cmd_run },

@@ -160,6 +160,7 @@ static void daemon_main(const char *name, struct ks_vmspec *spec, int report_fd)
 	o.vm.name = name;
 	o.vm.paused = vm_flags.paused != NULL;
 	o.log = stderr;
+	o.symbols = vm_flags.symbols;
 	if (!(sig_sup = ks_supervisor_new(loop, spec, &o, &err))) {
 		report(report_fd, json_pack("{s:b,s:s}", "ok", 0, "error", err.msg));
 		exit(1);
@@ -309,6 +310,7 @@ static int run_vm(const struct vm_cmd *cmd, const char *name, struct ks_vmspec *
 	o.vm.no_reboot = true;  /* a test run ends on a triple fault rather than loop on it */
 	o.console = stdout;
 	o.timeout_ns = timeout_ns;
+	o.symbols = vm_flags.symbols;
 	if (!(sig_sup = ks_supervisor_new(loop, spec, &o, &err))) {
 		fprintf(stderr, "kscope vm %s: %s\n", cmd->name, err.msg);
 		goto out;

@@ -6,4 +6,13 @@
 int cmd_version(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
+/* Looking inside a VM (cmd_regs.c, cmd_peek.c, cmd_vtop.c). */
+int cmd_regs(int argc, char **argv);
+int cmd_peek(int argc, char **argv);
+int cmd_poke(int argc, char **argv);
+int cmd_vtop(int argc, char **argv);
+int cmd_pagemap(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_sym(int argc, char **argv);
+
 #endif

@@ -13,6 +13,13 @@ struct command {
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version and the kt_ ABI version" },
 	{ "vm", cmd_vm, "start, run, list, inspect and control VMs (kscope vm --help)" },
+	{ "regs", cmd_regs, "show the registers of a VM's vCPUs" },
+	{ "peek", cmd_peek, "read a VM's memory by address or symbol" },
+	{ "poke", cmd_poke, "write a VM's memory by address or symbol" },
+	{ "vtop", cmd_vtop, "translate a VM's virtual address, level by level" },
+	{ "pagemap", cmd_pagemap, "list the mapped virtual ranges of a vCPU" },
+	{ "dump", cmd_dump, "copy guest-physical memory to a file" },
+	{ "sym", cmd_sym, "look up a VM kernel's symbols" },
 };
 
 static void usage(FILE *out)

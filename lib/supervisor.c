@@ -109,6 +109,8 @@ static void on_vm_event(struct ks_vm *vm, const char *event, void *data)
 		end_followers(s);
 		return;
 	}
+	if (!strcmp(event, "RESUME"))
+		sup_inspect_resumed(s);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e = &s->events[s->nevents++ % SUP_EVENTS];
 	snprintf(e->name, sizeof(e->name), "%s", event);
@@ -209,6 +211,8 @@ struct ks_supervisor *ks_supervisor_new(struct ks_loop *loop, const struct ks_vm
 	/* Paused until every console callback is in place, so that no line is missed. */
 	vo = s->opts.vm;
 	vo.paused = true;
+	if (!(s->inspect = sup_inspect_new(spec->kernel, s->opts.symbols, err)))
+		goto fail;
 	if (!(s->vm = ks_vm_start(loop, spec, &vo, err)))
 		goto fail;
 	if (serve(s, err) < 0)
@@ -261,6 +265,8 @@ static void finish(struct ks_supervisor *s)
 		unlink(log);
 		ks_cleanup_del_path(log);
 	}
+	sup_inspect_free(s->inspect);
+	s->inspect = NULL;
 	ks_vm_free(s->vm);
 	s->vm = NULL;
 	/* Whatever else was left there (ks_vm_free() removed its own files). */

@@ -372,5 +372,13 @@ const struct ks_ctl_command ks_supervisor_commands[] = {
 	{ "snapshot", h_snapshot },
 	{ "console", h_console },
 	{ "qmp", h_qmp },
+	{ "regs", sup_h_regs },
+	{ "read", sup_h_read },
+	{ "write", sup_h_write },
+	{ "vtop", sup_h_vtop },
+	{ "pagemap", sup_h_pagemap },
+	{ "dump", sup_h_dump },
+	{ "symbol", sup_h_symbol },
+	{ "ktstate", sup_h_ktstate },
 	{ NULL, NULL },
 };

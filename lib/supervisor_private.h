@@ -12,6 +12,8 @@
 
 #define SUP_EVENTS 32
 
+struct sup_inspect;
+
 /* A QMP event as status reports it. */
 struct sup_event {
 	char name[32];
@@ -43,10 +45,43 @@ struct ks_supervisor {
 	struct sup_event events[SUP_EVENTS];
 	unsigned nevents;             /* events seen in all; the last SUP_EVENTS are kept */
 	struct sup_follower *followers;
+	struct sup_inspect *inspect;  /* RAM mapping, symbols, gdb client (supervisor_inspect.c) */
 };
 
 /* The control commands (supervisor_cmds.c). */
 extern const struct ks_ctl_command ks_supervisor_commands[];
+
+/*
+ * Introspection (supervisor_inspect.c): loads the symbols of symbols, or else of kernel
+ * (a kernel without a symbol table is no error: lookups fail later, saying why). Returns
+ * NULL with err filled only when symbols cannot be loaded, or without memory.
+ */
+struct sup_inspect *sup_inspect_new(const char *kernel, const char *symbols,
+				    struct ks_error *err);
+
+/* Tells the gdb client, if any, that the VM runs again (QEMU does not tell it). */
+void sup_inspect_resumed(struct ks_supervisor *s);
+
+/* Detaches the gdb client, unmaps the RAM, frees the symbols. NULL is fine. */
+void sup_inspect_free(struct sup_inspect *in);
+
+/* The introspection commands (supervisor_inspect.c, supervisor_memory.c). */
+int sup_h_regs(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+	       void *data);
+int sup_h_symbol(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+		 void *data);
+int sup_h_ktstate(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+		  void *data);
+int sup_h_read(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+	       void *data);
+int sup_h_write(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+		void *data);
+int sup_h_vtop(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+	       void *data);
+int sup_h_pagemap(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+		  void *data);
+int sup_h_dump(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+	       void *data);
 
 /* A JSON string of len bytes of guest text, bytes that are not printable UTF-8 made '?'. */
 json_t *sup_text(const char *text, size_t len);

@@ -9,6 +9,7 @@ pkgs=(
   libcmocka-dev                            # host tests
   libjansson-dev                           # QMP (JSON)
   libelf-dev                               # symbols from ELF files
+  libcapstone-dev                          # disassembly: magic, syscall and sysret sites
 )
 
 missing=()

@@ -25,6 +25,11 @@
  * {"action": save|load|list|delete, "tag"}, console {"tail": N, "follow": bool} (streams
  * {"id","line","ts","lineno"} and, when the VM ends, {"id","end": detail}), and qmp
  * {"command": {"execute", "arguments"}} (returns QEMU's reply as "reply").
+ *
+ * Introspection commands (docs/inspect.md): regs, read, write, vtop, pagemap, dump, symbol
+ * and ktstate. The supervisor maps the guest's RAM, loads the symbols once at start (from
+ * opts.symbols, else from the kernel) and connects to the gdbstub when registers are first
+ * asked for; it only talks gdb while the VM is paused, pausing it briefly if need be.
  */
 
 #define KS_SUPERVISOR_PIDFILE "supervisor.pid"
@@ -38,6 +43,8 @@ struct ks_supervisor_opts {
 	int64_t timeout_ns;     /* < 0 (default): none; else the VM is destroyed this long
 				 * after it started */
 	FILE *log;              /* NULL, or where the supervisor notes what it does */
+	const char *symbols;    /* NULL: the kernel's own symbol table; else an ELF file or a
+				 * System.map to take the symbols from */
 };
 
 /* Fills o with the defaults: ks_vm_opts_init(), no console copy, no timeout, no log. */
