@@ -28,6 +28,7 @@ check: build
 bench: build
 	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf 11 4
 	@$(BUILD)/bench/bench_vm $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
+	@$(BUILD)/bench/bench_mem $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

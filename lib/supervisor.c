@@ -178,10 +178,6 @@ static int serve(struct ks_supervisor *s, struct ks_error *err)
 	ks_vm_on_event(s->vm, on_vm_event, s);
 	if ((rc = take_pidfile(s, err)) < 0)
 		return rc;
-	ks_cleanup_add_file(s->ctl_path);
-	s->server = ks_ctl_server_new(s->loop, s->ctl_path, ks_supervisor_commands, s, err);
-	if (!s->server)
-		return err ? err->code : -EIO;
 	if ((s->console = ks_vm_chan(s->vm, 0)) &&
 	    (s->console_cb = ks_chan_on_line(s->console, on_console_line, s)) < 0)
 		return ks_error_set(err, s->console_cb, "console: %s", strerror(-s->console_cb));
@@ -211,13 +207,19 @@ struct ks_supervisor *ks_supervisor_new(struct ks_loop *loop, const struct ks_vm
 	/* Paused until every console callback is in place, so that no line is missed. */
 	vo = s->opts.vm;
 	vo.paused = true;
-	if (!(s->inspect = sup_inspect_new(spec->kernel, s->opts.symbols, err)))
-		goto fail;
 	if (!(s->vm = ks_vm_start(loop, spec, &vo, err)))
 		goto fail;
 	if (serve(s, err) < 0)
 		goto fail;
 	if (!s->opts.vm.paused && ks_vm_resume(s->vm, err) < 0)
+		goto fail;
+	/* Symbols are for the commands that come later: reading them must not delay the
+	 * guest's start. Commands are taken once they are there. */
+	if (!(s->inspect = sup_inspect_new(spec->kernel, s->opts.symbols, err)))
+		goto fail;
+	ks_cleanup_add_file(s->ctl_path);
+	s->server = ks_ctl_server_new(s->loop, s->ctl_path, ks_supervisor_commands, s, err);
+	if (!s->server)
 		goto fail;
 	sup_log(s, "VM %s started: QEMU pid %d, accel %s, %s", ks_vm_name(s->vm),
 		(int)ks_vm_pid(s->vm), ks_accel_name(ks_vm_accel(s->vm)), s->rundir);
