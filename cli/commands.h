@@ -15,4 +15,7 @@ int cmd_pagemap(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_sym(int argc, char **argv);
 
+/* Test results (cmd_parse.c). */
+int cmd_parse(int argc, char **argv);
+
 #endif

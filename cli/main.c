@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "pagemap", cmd_pagemap, "list the mapped virtual ranges of a vCPU" },
 	{ "dump", cmd_dump, "copy guest-physical memory to a file" },
 	{ "sym", cmd_sym, "look up a VM kernel's symbols" },
+	{ "parse", cmd_parse, "summarize a KTAP/TAP log; write JUnit, JSON, KTAP reports" },
 };
 
 static void usage(FILE *out)
