@@ -272,6 +272,10 @@ static void add_machine(struct args *a, const struct ks_vmspec *s, enum ks_accel
 		add(a, "-S");
 	if (p->no_reboot)
 		add(a, "-no-reboot");
+	if (p->shutdown_pause) {
+		add(a, "-action");
+		add(a, "reboot=shutdown,shutdown=pause");
+	}
 	add(a, "-machine");
 	addf(a, "%s%s", ks_machine_name(s->machine), s->nnuma ? "" : ",memory-backend=mem0");
 	add(a, "-accel");

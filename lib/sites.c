@@ -620,7 +620,8 @@ void ks_sites_stats(const struct ks_sites *s, struct ks_sites_stats *st)
 
 const char *ks_site_kind_name(enum ks_site_kind kind)
 {
-	static const char *const names[] = { "magic", "syscall", "sysret", "iret", "swapgs" };
+	static const char *const names[] = { "magic", "syscall", "sysret", "iret", "swapgs",
+					     "lidt" };
 
 	return (unsigned)kind < KS_SITE_KIND_COUNT ? names[kind] : "invalid";
 }

@@ -230,6 +230,8 @@ static int site_kind(const cs_insn *in)
 		return KS_SITE_IRET;
 	case X86_INS_SWAPGS:
 		return KS_SITE_SWAPGS;
+	case X86_INS_LIDT:
+		return KS_SITE_LIDT;
 	default:
 		return -1;
 	}

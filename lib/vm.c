@@ -228,14 +228,16 @@ static void classify(struct ks_vm *vm, int status)
 {
 	struct ks_vm_outcome *o = &vm->outcome;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	/* A VM paused at its shutdown ended there: the host only clears it away. */
+	bool ended_before = vm->destroying && vm->opts.pause_on_shutdown && vm->shutdown_seen;
 	char tail[400];
 
 	o->qemu_status = code;
 	qemu_output_tail(vm, tail, sizeof(tail));
-	if (vm->destroying) {
+	if (vm->destroying && !ended_before) {
 		o->end = KS_VM_END_DESTROYED;
 		snprintf(o->detail, sizeof(o->detail), "destroyed by the host");
-	} else if (WIFSIGNALED(status)) {
+	} else if (WIFSIGNALED(status) && !ended_before) {
 		o->end = KS_VM_END_KILLED;
 		o->signal = WTERMSIG(status);
 		snprintf(o->detail, sizeof(o->detail), "QEMU was killed by signal %d (%s)",
@@ -411,6 +413,7 @@ static int launch(struct ks_vm *vm, struct ks_error *err)
 	p.log = p.log_items ? vm->dlog_path : NULL;
 	p.paused = true; /* always: the serial ports must be connected before the guest talks */
 	p.no_reboot = vm->opts.no_reboot;
+	p.shutdown_pause = vm->opts.pause_on_shutdown;
 	p.pvpanic = vm->opts.pvpanic;
 	p.debug_exit = vm->opts.debug_exit;
 	if ((rc = make_ram(vm, &p, err)) < 0)

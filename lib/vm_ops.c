@@ -59,6 +59,10 @@ int ks_vm_reset(struct ks_vm *vm, struct ks_error *err)
 	if (vm->opts.no_reboot)
 		return ks_error_set(err, -EOPNOTSUPP, "reset: this VM was started with no_reboot, "
 				    "where a reset ends it");
+	/* reboot=shutdown turns a reset into the pause at shutdown. */
+	if (vm->opts.pause_on_shutdown)
+		return ks_error_set(err, -EOPNOTSUPP, "reset: this VM was started with "
+				    "pause_on_shutdown, where a reset pauses it");
 	return simple(vm, "system_reset", "reset", err);
 }
 
@@ -173,6 +177,10 @@ const char *ks_vm_accel_reason(const struct ks_vm *vm) { return vm->accel_why; }
 uint64_t ks_vm_started_ns(const struct ks_vm *vm) { return vm->started_ns; }
 const struct ks_vmspec *ks_vm_spec(const struct ks_vm *vm) { return vm->spec; }
 const char *ks_vm_gdb_socket(const struct ks_vm *vm) { return vm->gdb_path; }
+const char *ks_vm_shutdown_reason(const struct ks_vm *vm)
+{
+	return vm->shutdown_seen ? vm->shutdown_reason : NULL;
+}
 const struct ks_ram_layout *ks_vm_ram(const struct ks_vm *vm) { return vm->ram; }
 
 struct ks_qmp *ks_vm_qmp(struct ks_vm *vm)

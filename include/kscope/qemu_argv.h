@@ -33,6 +33,9 @@ struct ks_qemu_paths {
 	const char *log_items;     /* -d items, e.g. "int,cpu_reset", or NULL */
 	bool paused;               /* -S: vCPUs wait for QMP "cont" */
 	bool no_reboot;            /* -no-reboot: a guest reset makes QEMU exit */
+	bool shutdown_pause;       /* -action reboot=shutdown,shutdown=pause: a guest reset (a
+				    * triple fault too) or power-off pauses the VM, CPU state
+				    * intact, instead of ending or resetting it */
 	bool pvpanic;              /* pvpanic device (port 0x505), and a panic pauses the VM */
 	bool debug_exit;           /* isa-debug-exit at port 0xf4: QEMU exits with (v << 1) | 1 */
 };

@@ -1,4 +1,4 @@
-/* sites.h: event sites of an x86 kernel image (magic, syscall, sysret, iret, swapgs), its syscall entry. */
+/* sites.h: event sites of an x86 kernel image (magic, syscall, sysret, iret, swapgs, lidt), its syscall entry. */
 #ifndef KSCOPE_SITES_H
 #define KSCOPE_SITES_H
 
@@ -42,6 +42,7 @@ enum ks_site_kind {
 	KS_SITE_SYSRET,   /* `sysretq` (48 0f 07) or `sysretl` (0f 07) */
 	KS_SITE_IRET,     /* `iretq` (48 cf), `iretl` (cf) */
 	KS_SITE_SWAPGS,   /* `swapgs` (0f 01 f8) */
+	KS_SITE_LIDT,     /* `lidt` (0f 01 /3): the kernel loads an IDT */
 	KS_SITE_KIND_COUNT
 };
 
@@ -153,7 +154,8 @@ const struct ks_code_range *ks_sites_code_ranges(const struct ks_sites *s, size_
 /* Copies the scan's counters into *st. */
 void ks_sites_stats(const struct ks_sites *s, struct ks_sites_stats *st);
 
-/* "magic", "syscall", "sysret", "iret", "swapgs"; "invalid" out of range. Static string. */
+/* "magic", "syscall", "sysret", "iret", "swapgs", "lidt"; "invalid" out of range. Static
+ * string. */
 const char *ks_site_kind_name(enum ks_site_kind kind);
 
 /* "named", "lstar", "symbol", "swapgs-rsp", "swapgs-func"; "invalid" otherwise. Static. */

@@ -53,6 +53,11 @@ struct ks_vm_opts {
 	bool paused;              /* false: true leaves the vCPUs before their first instruction */
 	bool no_reboot;           /* false: true makes a guest reset end the VM (reset then
 				   * cannot work) */
+	bool pause_on_shutdown;   /* false: true makes a guest reset (a triple fault too) or
+				   * power-off pause the VM with its CPU state intact, for a
+				   * look inside; the outcome still follows the SHUTDOWN
+				   * reason when the host then destroys it (reset cannot
+				   * work either) */
 	bool pvpanic;             /* true: pvpanic device; a guest panic pauses the VM */
 	bool debug_exit;          /* true: isa-debug-exit at port 0xf4 */
 	bool gdb;                 /* true: a gdbstub socket in the runtime directory */
@@ -96,7 +101,8 @@ void ks_vm_free(struct ks_vm *vm);
 int ks_vm_pause(struct ks_vm *vm, struct ks_error *err);
 int ks_vm_resume(struct ks_vm *vm, struct ks_error *err);
 
-/* Resets the machine (QMP system_reset). -EOPNOTSUPP when started with no_reboot. */
+/* Resets the machine (QMP system_reset). -EOPNOTSUPP when started with no_reboot or
+ * pause_on_shutdown. */
 int ks_vm_reset(struct ks_vm *vm, struct ks_error *err);
 
 /* Asks QEMU to quit and waits for it (at most timeout_ns, then kills it). */
@@ -143,6 +149,8 @@ const struct ks_vmspec *ks_vm_spec(const struct ks_vm *vm);
 struct ks_qmp *ks_vm_qmp(struct ks_vm *vm);          /* NULL after the VM ended */
 struct ks_chan *ks_vm_chan(struct ks_vm *vm, unsigned port); /* serial port, 0 = COM1 */
 const char *ks_vm_gdb_socket(const struct ks_vm *vm);  /* NULL without gdb */
+const char *ks_vm_shutdown_reason(const struct ks_vm *vm); /* the last SHUTDOWN event's
+							   * reason ("guest-reset"), or NULL */
 const struct ks_ram_layout *ks_vm_ram(const struct ks_vm *vm);
 int ks_vm_ram_fd(const struct ks_vm *vm, size_t file); /* fd of RAM file `file`, -1 if none */
 

@@ -284,6 +284,37 @@ static void triple_fault_is_named(void **state)
 	ks_vm_free(vm);
 }
 
+/* With pause_on_shutdown the triple fault pauses the VM for a look; destroying it later keeps
+ * the outcome. */
+static void triple_fault_pauses_at_shutdown(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_error err = { 0 };
+	struct ks_vm_opts o;
+
+	ks_vm_opts_init(&o);
+	o.pause_on_shutdown = true;
+	struct ks_vm *vm = start(f, "shutpause", (const char *const[]){
+		"append", "kt.filter=example_crash.triple_fault", NULL }, &o);
+	assert_true(saw(f, "SHUTDOWN"));
+	assert_true(saw(f, "STOP"));
+	assert_int_equal(ks_vm_state(vm), KS_VM_PAUSED);
+	assert_string_equal(ks_vm_shutdown_reason(vm), "guest-reset");
+	json_t *st = qmp(vm, "query-status");
+	assert_string_equal(json_string_value(json_object_get(st, "status")), "shutdown");
+	json_decref(st);
+	assert_int_equal(ks_vm_reset(vm, &err), -EOPNOTSUPP);
+	ks_vm_destroy(vm);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_TRIPLE_FAULT);
+	ks_vm_free(vm);
+	/* Without a shutdown, destroying it is still the host's doing. */
+	vm = start(f, "shutpause", hang_numa, &o);
+	assert_null(ks_vm_shutdown_reason(vm));
+	ks_vm_destroy(vm);
+	assert_int_equal(ks_vm_outcome(vm)->end, KS_VM_END_DESTROYED);
+	ks_vm_free(vm);
+}
+
 static void killed_qemu_is_named(void **state)
 {
 	struct fixture *f = *state;
@@ -407,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(snapshot_restores_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(panic_pauses_then_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(triple_fault_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(triple_fault_pauses_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(killed_qemu_is_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_do_not_collide, setup, teardown),
