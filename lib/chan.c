@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include <kscope/chan.h>
+#include <kscope/unixsock.h>
 
 #define READ_CHUNK 16384
 #define READS_PER_WAKEUP 16          /* so that a flooding guest cannot starve the loop */
-#define RETRY_NS 1000000ll           /* between connection attempts: QEMU start waits on it */
 #define LINE_MAX_LIMIT (1u << 20)
 
 /* A line, shared by the ring and the delivery queue (hence the count). */
@@ -516,58 +516,17 @@ fail:
 	return NULL;
 }
 
-/* One attempt: the socket, -EAGAIN to try again later, or another -errno. */
-static int try_connect(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return fd;
-	r = errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ? -EAGAIN : -errno;
-	close(fd);
-	return r;
-}
-
-static int connect_retry(struct ks_loop *loop, const char *name, const char *path,
-			 int64_t timeout_ns, struct ks_error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t start = ks_loop_now_ns();
-	int fd;
-
-	if (!loop || !name || !path)
-		return ks_error_set(err, -EINVAL, "chan: no loop, name or socket path");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return ks_error_set(err, -ENAMETOOLONG, "chan: %s: socket path too long: %s",
-				    name, path);
-	strcpy(sa.sun_path, path);
-	while ((fd = try_connect(&sa)) == -EAGAIN) {
-		int64_t left = remaining(start, timeout_ns);
-		int r;
-
-		if (left == 0)
-			return ks_error_set(err, -ETIMEDOUT, "chan: %s: nobody listens on %s "
-					    "after %lld ms", name, path,
-					    (long long)(timeout_ns / 1000000));
-		/* Keep the caller's loop turning while QEMU starts. */
-		r = ks_loop_run_once(loop, left < 0 || left > RETRY_NS ? RETRY_NS : left);
-		if (r < 0)
-			return ks_error_set(err, r, "chan: %s: loop: %s", name, strerror(-r));
-	}
-	if (fd < 0)
-		return ks_error_set(err, fd, "chan: %s: connect %s: %s", name, path,
-				    strerror(-fd));
-	return fd;
-}
-
 struct ks_chan *ks_chan_open(struct ks_loop *loop, const char *name, const char *socket_path,
 			     const char *log_path, int64_t connect_timeout_ns,
 			     struct ks_error *err)
 {
-	int fd = connect_retry(loop, name, socket_path, connect_timeout_ns, err);
+	int fd;
 
+	if (!loop || !name) {
+		ks_error_set(err, -EINVAL, "chan: no loop or name");
+		return NULL;
+	}
+	fd = ks_unix_connect(loop, socket_path, connect_timeout_ns, name, err);
 	if (fd < 0)
 		return NULL;
 	return ks_chan_attach(loop, name, fd, log_path, err);

@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <kscope/ctl.h>
+#include <kscope/unixsock.h>
 
 #include "ctl_internal.h"
 
-#define RETRY_NS (10 * 1000000ll)
 
 struct ks_ctl_client {
 	int fd;
@@ -55,45 +56,22 @@ struct ks_ctl_client *ks_ctl_client_attach(int fd, struct ks_error *err)
 	return c;
 }
 
-/* One attempt: the connected socket or -errno. */
-static int try_connect(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return fd;
-	r = -errno;
-	close(fd);
-	return r;
-}
-
 struct ks_ctl_client *ks_ctl_connect(const char *rundir, int64_t timeout_ns,
 				     struct ks_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t start = ks_loop_now_ns();
+	char path[PATH_MAX];
 	int fd;
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rundir, KS_CTL_SOCKET) >=
-	    sizeof(sa.sun_path)) {
-		ks_error_set(err, -ENAMETOOLONG, "control socket path too long: %s/%s", rundir,
-			     KS_CTL_SOCKET);
+	snprintf(path, sizeof(path), "%s/%s", rundir, KS_CTL_SOCKET);
+	fd = ks_unix_connect(NULL, path, timeout_ns, "control", err);
+	if (fd == -ETIMEDOUT) {
+		/* Callers tell "no such VM" (no socket) from "its supervisor is gone" (nobody
+		 * listens) by the error: give the one the last attempt met. */
+		int e = access(path, F_OK) == 0 ? -ECONNREFUSED : -ENOENT;
+		ks_error_set(err, e, "cannot connect to %s: %s", path, strerror(-e));
+	}
+	if (fd < 0)
 		return NULL;
-	}
-	while ((fd = try_connect(&sa)) == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN) {
-		int64_t left = remaining(start, timeout_ns);
-		struct timespec ts = { 0, left < 0 || left > RETRY_NS ? RETRY_NS : left };
-
-		if (left == 0)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	if (fd < 0) {
-		ks_error_set(err, fd, "cannot connect to %s: %s", sa.sun_path, strerror(-fd));
-		return NULL;
-	}
 	return ks_ctl_client_attach(fd, err);
 }
 

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <kscope/gdb.h>
+#include <kscope/unixsock.h>
 
 #include "gdb_internal.h"
 
 #define READ_CHUNK 65536
-#define RETRY_NS 1000000ll        /* between connection attempts: QEMU start waits on it */
 #define MAX_NACKS 3               /* resends of one packet before giving up */
 #define MIN_RECV_LIMIT 4096u      /* a stub may send more than its PacketSize: see recv_limit */
 #define FREE_DETACH_NS 1000000000ll
@@ -519,49 +519,6 @@ struct ks_gdb *ks_gdb_attach(struct ks_loop *loop, int fd, int64_t timeout_ns,
 	return g;
 }
 
-/* One attempt: the socket, -EAGAIN to try again later, or another -errno. */
-static int try_connect(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return fd;
-	r = errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ? -EAGAIN : -errno;
-	close(fd);
-	return r;
-}
-
-static int connect_retry(struct ks_loop *loop, const char *path, int64_t timeout_ns,
-			 struct ks_error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t start = ks_loop_now_ns();
-	int fd;
-
-	if (!path)
-		return ks_error_set(err, -EINVAL, "gdb: no socket path");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return ks_error_set(err, -ENAMETOOLONG, "gdb: socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	while ((fd = try_connect(&sa)) == -EAGAIN) {
-		int64_t left = ks_gdb_remaining(start, timeout_ns);
-		int r;
-
-		if (left == 0)
-			return ks_error_set(err, -ETIMEDOUT, "gdb: %s: no gdbstub after %lld ms",
-					    path, (long long)(timeout_ns / 1000000));
-		/* Keep the caller's loop turning while QEMU starts. */
-		r = ks_loop_run_once(loop, left < 0 || left > RETRY_NS ? RETRY_NS : left);
-		if (r < 0)
-			return ks_error_set(err, r, "gdb: loop: %s", strerror(-r));
-	}
-	if (fd < 0)
-		return ks_error_set(err, fd, "gdb: connect %s: %s", path, strerror(-fd));
-	return fd;
-}
-
 struct ks_gdb *ks_gdb_connect(struct ks_loop *loop, const char *path, int64_t timeout_ns,
 			      struct ks_error *err)
 {
@@ -571,7 +528,7 @@ struct ks_gdb *ks_gdb_connect(struct ks_loop *loop, const char *path, int64_t ti
 
 	if (!g)
 		return NULL;
-	fd = connect_retry(g->loop, path, timeout_ns, err);
+	fd = ks_unix_connect(g->loop, path, timeout_ns, "gdb", err);
 	if (fd < 0)
 		goto fail;
 	if (handshake(g, fd, ks_gdb_remaining(start, timeout_ns), err) < 0)

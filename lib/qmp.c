@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <kscope/qmp.h>
+#include <kscope/unixsock.h>
 
 #include "qmp_internal.h"
 
 #define READ_CHUNK 65536
-#define RETRY_NS 1000000ll   /* between connection attempts: QEMU start waits on it */
 
 struct pending {
 	int64_t id;
@@ -494,49 +494,6 @@ struct ks_qmp *ks_qmp_attach(struct ks_loop *loop, int fd, int64_t timeout_ns,
 	return q;
 }
 
-/* One attempt: the socket, -EAGAIN to try again later, or another -errno. */
-static int try_connect(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return fd;
-	r = errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN ? -EAGAIN : -errno;
-	close(fd);
-	return r;
-}
-
-static int connect_retry(struct ks_loop *loop, const char *path, int64_t timeout_ns,
-			 struct ks_error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t start = ks_loop_now_ns();
-	int fd;
-
-	if (!path)
-		return ks_error_set(err, -EINVAL, "qmp: no socket path");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return ks_error_set(err, -ENAMETOOLONG, "qmp: socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	while ((fd = try_connect(&sa)) == -EAGAIN) {
-		int64_t left = remaining(start, timeout_ns);
-		int r;
-
-		if (left == 0)
-			return ks_error_set(err, -ETIMEDOUT, "qmp: %s: no QMP server after %lld ms",
-					    path, (long long)(timeout_ns / 1000000));
-		/* Keep the caller's loop turning while QEMU starts. */
-		r = ks_loop_run_once(loop, left < 0 || left > RETRY_NS ? RETRY_NS : left);
-		if (r < 0)
-			return ks_error_set(err, r, "qmp: loop: %s", strerror(-r));
-	}
-	if (fd < 0)
-		return ks_error_set(err, fd, "qmp: connect %s: %s", path, strerror(-fd));
-	return fd;
-}
-
 struct ks_qmp *ks_qmp_connect(struct ks_loop *loop, const char *path, int64_t timeout_ns,
 			      struct ks_error *err)
 {
@@ -546,7 +503,7 @@ struct ks_qmp *ks_qmp_connect(struct ks_loop *loop, const char *path, int64_t ti
 
 	if (!q)
 		return NULL;
-	fd = connect_retry(q->loop, path, timeout_ns, err);
+	fd = ks_unix_connect(q->loop, path, timeout_ns, "qmp", err);
 	if (fd < 0)
 		goto fail;
 	if (handshake(q, fd, remaining(start, timeout_ns), err) < 0)
