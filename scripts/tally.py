@@ -53,9 +53,17 @@ def main():
         except OSError:
             continue
         for line in lines:
-            if line.strip():
-                for i, n in enumerate(count(json.loads(line))):
-                    totals[i] += n
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                # A log it cannot read must not hide a failure.
+                print(f"tally: {path}: unreadable line: {line[:60]!r}", file=sys.stderr)
+                totals[1] += 1
+                continue
+            for i, n in enumerate(count(entry)):
+                totals[i] += n
     print(*totals)
 
 
