@@ -167,9 +167,7 @@ json_t *ins_addr(const struct ins_cmd *cmd, const struct ks_symtab *t, const cha
 	return json_sprintf("0x%llx", (unsigned long long)addr);
 }
 
-/* The VM's runtime directory, after checking that it has a live supervisor. */
-static struct ks_ctl_client *connect_vm(const struct ins_cmd *cmd, const char *name,
-					int *status)
+struct ks_ctl_client *ins_connect(const struct ins_cmd *cmd, const char *name, int *status)
 {
 	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
 	size_t n = strlen(name);
@@ -208,7 +206,7 @@ static struct ks_ctl_client *connect_vm(const struct ins_cmd *cmd, const char *n
 json_t *ins_call(const struct ins_cmd *cmd, const char *name, json_t *req, int64_t timeout_ns,
 		 int *status)
 {
-	struct ks_ctl_client *c = connect_vm(cmd, name, status);
+	struct ks_ctl_client *c = ins_connect(cmd, name, status);
 	struct ks_error err = { 0 };
 	json_t *reply = NULL;
 

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <kscope/ctl.h>
 #include <kscope/sym.h>
 
 #define INS_MAX_POS 8
@@ -71,6 +72,13 @@ int ins_symbols(const struct ins_cmd *cmd, struct ks_symtab **t);
  */
 json_t *ins_addr(const struct ins_cmd *cmd, const struct ks_symtab *t, const char *expr,
 		 bool phys, int *status);
+
+/*
+ * Connects to the supervisor of VM name, after checking the name and that the VM has a live
+ * supervisor. Returns the client (free with ks_ctl_client_free()), or NULL after printing
+ * why, with *status 1 (no such VM, its supervisor died or does not answer) or 2 (a bad name).
+ */
+struct ks_ctl_client *ins_connect(const struct ins_cmd *cmd, const char *name, int *status);
 
 /*
  * Sends req (stolen) to the supervisor of VM name and returns its reply (caller decrefs), or

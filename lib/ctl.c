@@ -106,6 +106,7 @@ struct ks_ctl_conn {
 	bool busy;     /* its requests are being handled: fd kept out of the loop */
 	bool closing;  /* reads no more; closed once out is sent or the grace time is up */
 	bool dead;     /* freed at the next reap */
+	bool deferred; /* its requests wait for ks_ctl_server_run_deferred(): fd out of the loop */
 	int64_t grace_timer;
 	ks_ctl_close_cb on_close;
 	void *close_data;
@@ -120,6 +121,9 @@ struct ks_ctl_server {
 	struct ks_ctl_conn *conns;
 	size_t nconns;
 	int64_t reap_timer;
+	ks_ctl_defer_cb defer;
+	unsigned handling;  /* requests being handled now (nested when more than one) */
+	size_t ndeferred;
 };
 
 static void conn_free(struct ks_ctl_conn *c)
@@ -130,6 +134,8 @@ static void conn_free(struct ks_ctl_conn *c)
 	c->on_close = NULL;
 	if (cb)
 		cb(c, c->close_data);
+	if (c->deferred)
+		s->ndeferred--;
 	if (c->watched)
 		ks_loop_del_fd(s->loop, c->fd);
 	if (c->grace_timer > 0)
@@ -184,7 +190,7 @@ static void update_watch(struct ks_ctl_conn *c)
 {
 	uint32_t ev;
 
-	if (c->dead || c->busy)
+	if (c->dead || c->busy || c->deferred)
 		return;
 	ev = (c->closing ? 0 : KS_LOOP_IN) | (c->out_len > c->out_off ? KS_LOOP_OUT : 0);
 	if (c->watched && ev == c->interest)
@@ -349,7 +355,12 @@ static void handle_line(struct ks_ctl_conn *c, const char *line, size_t len)
 	else
 		rc = dispatch(c, req, reply, &err);
 	id = json_object_get(req, "id");
-	if (rc < 0) {
+	if (rc < 0 && json_is_object(json_object_get(reply, "detail"))) {
+		/* What the handler says about its failure goes along; the rest is dropped. */
+		ks_ctl_conn_send(c, json_pack("{s:O?,s:b,s:s,s:O}", "id", id, "ok", 0, "error",
+					      err.msg[0] ? err.msg : strerror(-rc), "detail",
+					      json_object_get(reply, "detail")));
+	} else if (rc < 0) {
 		send_error(c, id, err.msg[0] ? err.msg : strerror(-rc));
 	} else {
 		out = json_pack("{s:O?,s:b}", "id", id, "ok", 1);
@@ -373,6 +384,7 @@ static void process_lines(struct ks_ctl_conn *c)
 		c->watched = false;
 	}
 	c->busy = true;
+	c->s->handling++;
 	while (!c->dead && !c->closing && (r = ks_ctl_rbuf_next(&c->in, &line, &len)) != 0) {
 		if (r < 0) {
 			send_error(c, NULL, "request line longer than 1 MiB");
@@ -382,10 +394,18 @@ static void process_lines(struct ks_ctl_conn *c)
 		if (!blank(line, len))
 			handle_line(c, line, len);
 	}
+	c->s->handling--;
 	c->busy = false;
 	if (c->dead && c->s->reap_timer <= 0)
 		c->s->reap_timer = ks_loop_add_timer(c->s->loop, 0, 0, on_reap, c->s);
 	update_watch(c);
+}
+
+/* Whether a request that comes now must wait: it would run under another one, or under a
+ * callback that runs the loop, and the owner says that is not safe now. */
+static bool must_defer(struct ks_ctl_server *s)
+{
+	return s->defer && (s->handling > 0 || ks_loop_depth(s->loop) > 1) && s->defer(s->data);
 }
 
 static void on_io(struct ks_loop *l, int fd, uint32_t events, void *data)
@@ -405,6 +425,14 @@ static void on_io(struct ks_loop *l, int fd, uint32_t events, void *data)
 	}
 	if (!(events & (KS_LOOP_IN | KS_LOOP_HUP | KS_LOOP_ERR)))
 		return;
+	if (must_defer(c->s)) {
+		/* Out of the loop, or it would wake every nested round. */
+		c->deferred = true;
+		c->s->ndeferred++;
+		ks_loop_del_fd(c->s->loop, c->fd);
+		c->watched = false;
+		return;
+	}
 	n = ks_ctl_rbuf_fill(&c->in, c->fd);
 	if (n == -EAGAIN)
 		return;
@@ -558,6 +586,24 @@ void ks_ctl_server_free(struct ks_ctl_server *s)
 	if (s->reap_timer > 0)
 		ks_loop_del_timer(s->loop, s->reap_timer);
 	free(s);
+}
+
+void ks_ctl_server_set_defer(struct ks_ctl_server *s, ks_ctl_defer_cb defer)
+{
+	s->defer = defer;
+}
+
+void ks_ctl_server_run_deferred(struct ks_ctl_server *s)
+{
+	for (struct ks_ctl_conn *c = s->conns; c && s->ndeferred; c = c->next) {
+		if (!c->deferred)
+			continue;
+		c->deferred = false;
+		s->ndeferred--;
+		/* Read and handled in the next round, from the top. */
+		update_watch(c);
+	}
+	s->ndeferred = 0;
 }
 
 size_t ks_ctl_server_clients(const struct ks_ctl_server *s)

@@ -23,6 +23,7 @@ struct sup_inspect {
 	char syms_from[PATH_MAX];
 	char syms_why[320];
 	struct ks_gdb *gdb;          /* connected at the first register read */
+	unsigned own_resumes;        /* QMP RESUMEs still to come of steps made through gdb */
 };
 
 /* One request's view of guest memory, from its common members. */
@@ -35,6 +36,7 @@ struct sup_access {
 	uint64_t cr3;            /* of that vCPU, once selected */
 	bool la57;
 	bool paused;             /* the request paused the VM and resumes it at the end */
+	bool held;               /* it holds the VM through the event monitor */
 };
 
 /*
@@ -55,6 +57,19 @@ int sup_access_begin(struct ks_supervisor *s, struct sup_access *a, bool force_p
 
 /* Resumes the VM if sup_access_begin() paused it. */
 void sup_access_end(struct ks_supervisor *s, struct sup_access *a);
+
+/*
+ * Makes the gdb client ready for requests: connected (at the first use, or again when it lost
+ * its connection or its view of the VM) and the VM stopped, which the caller has made sure
+ * of. While the event monitor holds the client it is never replaced: -EBUSY then.
+ */
+int sup_gdb_ready(struct ks_supervisor *s, struct ks_error *err);
+
+/* Maps guest RAM (once) and makes the translator over it. 0 or -errno with err filled. */
+int sup_need_mem(struct ks_supervisor *s, struct ks_error *err);
+
+/* One vCPU's registers as the regs command replies them: {"cpu", "mode", "regs", "text"}. */
+json_t *sup_regs_json(unsigned cpu, const struct ks_x86_regs *r);
 
 /* "0x..." for a 64-bit value (JSON integers are signed). */
 json_t *sup_hex(uint64_t v);

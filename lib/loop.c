@@ -40,6 +40,7 @@ struct ks_loop {
 	int64_t next_id;
 	uint64_t seq;
 	bool stop;
+	int depth;             /* ks_loop_run_once() calls under way */
 };
 
 uint64_t ks_loop_now_ns(void)
@@ -353,8 +354,16 @@ int ks_loop_run_once(struct ks_loop *l, int64_t timeout_ns)
 			return -errno;
 		n = 0;
 	}
+	l->depth++;
 	ran = dispatch_fds(l, evs, n);
-	return ran + dispatch_timers(l);
+	ran += dispatch_timers(l);
+	l->depth--;
+	return ran;
+}
+
+int ks_loop_depth(const struct ks_loop *l)
+{
+	return l->depth;
 }
 
 int ks_loop_run(struct ks_loop *l)

@@ -209,7 +209,11 @@ int mon_settle(struct ks_monitor *m, struct ks_error *err)
 			r = continue_at(m, m->skip_rip + m->skip_len, err);
 			break;
 		}
-		if (m->skip && (r = skip_site(m, err)) < 0)
+		/* Busy: what runs meanwhile (a pause asked for) waits for this loop. */
+		m->busy++;
+		r = m->skip ? skip_site(m, err) : 0;
+		m->busy--;
+		if (r < 0)
 			break;
 		/* Getting past the site may have made events of its own, even a new site. */
 		if (m->want_stop || m->want_dump || m->want_pause || m->skip)
@@ -235,8 +239,10 @@ int ks_monitor_resume(struct ks_monitor *m, struct ks_error *err)
 		return 0;
 	if (m->want.vectors[0] | m->want.vectors[1] | m->want.vectors[2] | m->want.vectors[3]) {
 		struct ks_error e = { 0 };
+		m->busy++;
 		if (mon_idt_refresh(m, &e) < 0)
 			mon_warn(m, "IDT: %s", e.msg);
+		m->busy--;
 	}
 	return mon_settle(m, err);
 }
@@ -245,19 +251,62 @@ int ks_monitor_pause(struct ks_monitor *m, struct ks_error *err)
 {
 	if (m->ended)
 		return ks_error_set(err, -ENOTCONN, "pause: the VM has ended");
-	if (ks_gdb_state(m->g) == KS_GDB_STOPPED) {
+	/* Held already: a step under way keeps it held. */
+	if (m->paused && (m->busy || ks_gdb_state(m->g) == KS_GDB_STOPPED))
+		return 0;
+	/* Stopped with work going on or a stop not yet looked at: paused once that is done. */
+	if (ks_gdb_state(m->g) == KS_GDB_STOPPED && !m->busy && m->work_timer <= 0) {
 		m->paused = true;
 		return 0;
 	}
 	m->want_pause = true;
-	mon_request_stop(m);
+	if (ks_gdb_state(m->g) != KS_GDB_STOPPED)
+		mon_request_stop(m);
 	return 0;
+}
+
+int ks_monitor_step(struct ks_monitor *m, unsigned vcpu, struct ks_x86_regs *regs,
+		    struct ks_error *err)
+{
+	struct ks_gdb_stop st;
+	int r;
+
+	if (ks_monitor_ended(m))
+		return ks_error_set(err, -ENOTCONN, "step: the VM has ended");
+	if (m->halted)
+		return ks_error_set(err, -EPIPE, "step: the VM stopped at its shutdown and cannot "
+				    "run again");
+	if (!ks_monitor_paused(m))
+		return ks_error_set(err, -EBUSY, "step: the VM runs: pause it first");
+	if (vcpu >= m->nvcpus)
+		return ks_error_set(err, -EINVAL, "step: no vCPU %u (the VM has %u)", vcpu,
+				    m->nvcpus);
+	/* A vCPU held at a site steps over it: it must not be moved past it again. */
+	if (m->skip && m->skip_vcpu == vcpu)
+		m->skip = false;
+	m->busy++;
+	r = mon_step(m, vcpu, &st, err);
+	if (r == 0 && st.kind == KS_GDB_STOP_SIGNAL && st.watch != KS_GDB_WATCH_NONE) {
+		m->stop = st;
+		m->stop.output = NULL;
+		mon_handle_trap(m);
+	}
+	m->busy--;
+	if (r < 0)
+		return r;
+	/* A dump or stop the step's events asked for; paused, the VM stays stopped. */
+	mon_settle(m, NULL);
+	if (ks_monitor_ended(m))
+		return ks_error_set(err, -ENOTCONN, "step: the VM has ended");
+	return regs ? ks_gdb_read_regs(m->g, vcpu, regs, err) : 0;
 }
 
 bool ks_monitor_paused(const struct ks_monitor *m)
 {
-	/* A VM continued behind the monitor's back (gdb or QMP) is not paused any more. */
-	return m->paused && !m->ended && ks_gdb_state(m->g) == KS_GDB_STOPPED;
+	/* A VM continued behind the monitor's back (gdb or QMP) is not paused any more; one the
+	 * monitor works on (a step, a dump) is its own until it is done. */
+	return m->paused && !m->ended && !m->busy && m->work_timer <= 0 &&
+	       ks_gdb_state(m->g) == KS_GDB_STOPPED;
 }
 
 bool ks_monitor_ended(const struct ks_monitor *m)

@@ -107,9 +107,13 @@ static void on_vm_event(struct ks_vm *vm, const char *event, void *data)
 		s->ended = true;
 		sup_log(s, "VM %s ended: %s", ks_vm_name(vm), s->outcome.detail);
 		end_followers(s);
+		sup_monitor_vm_event(s, NULL);
 		return;
 	}
-	if (!strcmp(event, "RESUME"))
+	/* An event monitor tells its own resumes (each breakpoint hit) from others'. */
+	if (sup_monitor_attached(s))
+		sup_monitor_vm_event(s, event);
+	else if (!strcmp(event, "RESUME"))
 		sup_inspect_resumed(s);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e = &s->events[s->nevents++ % SUP_EVENTS];
@@ -221,6 +225,7 @@ struct ks_supervisor *ks_supervisor_new(struct ks_loop *loop, const struct ks_vm
 	s->server = ks_ctl_server_new(s->loop, s->ctl_path, ks_supervisor_commands, s, err);
 	if (!s->server)
 		goto fail;
+	ks_ctl_server_set_defer(s->server, sup_monitor_defer);
 	sup_log(s, "VM %s started: QEMU pid %d, accel %s, %s", ks_vm_name(s->vm),
 		(int)ks_vm_pid(s->vm), ks_accel_name(ks_vm_accel(s->vm)), s->rundir);
 	return s;
@@ -259,6 +264,8 @@ static void finish(struct ks_supervisor *s)
 		ks_vm_destroy(s->vm);
 	if (s->server)
 		ks_ctl_server_shutdown(s->server);
+	/* Before the gdb client it holds goes. */
+	sup_monitor_free(s);
 	if (s->rundir[0]) {
 		ks_cleanup_del_path(s->ctl_path);
 		unlink(s->pid_path);
@@ -292,6 +299,10 @@ int ks_supervisor_run(struct ks_supervisor *s)
 			break;
 		}
 		rc = 0;
+		/* Nothing runs under this point: a monitor can go, requests that waited come. */
+		sup_monitor_reap(s);
+		if (s->server)
+			ks_ctl_server_run_deferred(s->server);
 	}
 	finish(s);
 	return rc;

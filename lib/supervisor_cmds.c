@@ -108,8 +108,7 @@ static int h_status(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 		return rc;
 	o = ks_vm_outcome(vm);
 	base = json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:f,s:s,s:o,s:o,s:{s:s,s:s,s:b}}",
-			 "name", ks_vm_name(vm), "state",
-			 ks_supervisor_state_name(ks_vm_state(vm)),
+			 "name", ks_vm_name(vm), "state", sup_run_state(s),
 			 "accel", ks_accel_name(ks_vm_accel(vm)), "accel_reason",
 			 ks_vm_accel_reason(vm), "qemu_pid", (int)ks_vm_pid(vm),
 			 "supervisor_pid", (int)getpid(),
@@ -143,13 +142,16 @@ static int h_pause(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_
 	int rc;
 
 	(void)c, (void)req;
-	if ((rc = need_vm(s, err)) < 0 || (rc = ks_vm_pause(s->vm, err)) < 0)
-		return rc;
-	await_state(s, KS_VM_PAUSED);
 	if ((rc = need_vm(s, err)) < 0)
 		return rc;
-	json_object_set_new(reply, "state",
-			    json_string(ks_supervisor_state_name(ks_vm_state(s->vm))));
+	/* Through the monitor, which tells its breakpoint stops from a pause. */
+	if (sup_monitor_attached(s))
+		rc = sup_monitor_pause(s, err);
+	else if ((rc = ks_vm_pause(s->vm, err)) == 0)
+		await_state(s, KS_VM_PAUSED);
+	if (rc < 0 || (rc = need_vm(s, err)) < 0)
+		return rc;
+	json_object_set_new(reply, "state", json_string(sup_run_state(s)));
 	return 0;
 }
 
@@ -160,13 +162,16 @@ static int h_resume(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 	int rc;
 
 	(void)c, (void)req;
-	if ((rc = need_vm(s, err)) < 0 || (rc = ks_vm_resume(s->vm, err)) < 0)
-		return rc;
-	await_state(s, KS_VM_RUNNING);
 	if ((rc = need_vm(s, err)) < 0)
 		return rc;
-	json_object_set_new(reply, "state",
-			    json_string(ks_supervisor_state_name(ks_vm_state(s->vm))));
+	/* Continuing otherwise would stop again at the breakpoint the monitor holds it at. */
+	if (sup_monitor_attached(s))
+		rc = sup_monitor_resume(s, err);
+	else if ((rc = ks_vm_resume(s->vm, err)) == 0)
+		await_state(s, KS_VM_RUNNING);
+	if (rc < 0 || (rc = need_vm(s, err)) < 0)
+		return rc;
+	json_object_set_new(reply, "state", json_string(sup_run_state(s)));
 	return 0;
 }
 
@@ -322,6 +327,9 @@ static int h_console(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct k
 		if (f->c == c)
 			return ks_error_set(err, -EBUSY, "console: this connection already "
 					    "follows the console");
+	if (sup_monitor_client(s, c))
+		return ks_error_set(err, -EBUSY, "console: this connection streams events: use "
+				    "another one");
 	if (!(f = calloc(1, sizeof(*f))))
 		return ks_error_set(err, -ENOMEM, "out of memory");
 	*f = (struct sup_follower){ .s = s, .c = c, .id = json_incref(id), .next = s->followers };
@@ -380,5 +388,7 @@ const struct ks_ctl_command ks_supervisor_commands[] = {
 	{ "dump", sup_h_dump },
 	{ "symbol", sup_h_symbol },
 	{ "ktstate", sup_h_ktstate },
+	{ "events", sup_h_events },
+	{ "step", sup_h_step },
 	{ NULL, NULL },
 };

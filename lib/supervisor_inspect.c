@@ -7,12 +7,11 @@
 
 #include <kscope/inspect.h>
 #include <kscope/ktstate.h>
-#include <kscope/qmp.h>
+#include <kscope/vmmem.h>
 
 #include "inspect_internal.h"
 
 #define SEC 1000000000ll
-#define HMP_TIMEOUT_NS (10 * SEC)
 #define GDB_CONNECT_NS (10 * SEC)
 #define GDB_STOP_NS (2 * SEC)   /* for the stub's report of a pause already made */
 #define MAX_CPU 4095
@@ -55,6 +54,11 @@ void sup_inspect_free(struct sup_inspect *in)
 
 void sup_inspect_resumed(struct ks_supervisor *s)
 {
+	/* A step's RESUME may come after its stop reply: the client knows it stopped again. */
+	if (s->inspect && s->inspect->own_resumes > 0) {
+		s->inspect->own_resumes--;
+		return;
+	}
 	if (s->inspect && s->inspect->gdb)
 		ks_gdb_note_resumed(s->inspect->gdb);
 }
@@ -135,45 +139,26 @@ int sup_access_parse(struct ks_supervisor *s, json_t *req, const char *cmd, cons
 }
 
 /* Maps guest RAM once; the mapping outlives QEMU, so it is never remade. */
-static int need_mem(struct ks_supervisor *s, struct ks_error *err)
+int sup_need_mem(struct ks_supervisor *s, struct ks_error *err)
 {
 	struct sup_inspect *in = s->inspect;
-	const struct ks_ram_layout *l = ks_vm_ram(s->vm);
-	int *fds = NULL, rc = 0;
 
 	if (in->mem)
 		return 0;
-	if (!l || !l->nfiles || !(fds = calloc(l->nfiles, sizeof(*fds))))
-		return ks_error_set(err, l && l->nfiles ? -ENOMEM : -ENODEV, "the VM's RAM "
-				    "cannot be mapped");
-	for (size_t i = 0; i < l->nfiles; i++)
-		fds[i] = ks_vm_ram_fd(s->vm, i);
-	if (!(in->mem = ks_mem_new_mapped(l, fds, err)) ||
-	    !(in->vtop = ks_vtop_new(in->mem, err)))
-		rc = err ? err->code : -ENOMEM;
-	free(fds);
-	return rc;
+	if (!(in->mem = ks_vmmem_map(s->vm, err)) || !(in->vtop = ks_vtop_new(in->mem, err)))
+		return err ? err->code : -ENOMEM;
+	return 0;
 }
 
 /* CR3 and CR4.LA57 of vCPU cpu, from QEMU's register dump (which needs no pause). */
 static int cpu_paging(struct ks_supervisor *s, unsigned cpu, uint64_t *cr3, bool *la57,
 		      struct ks_error *err)
 {
-	char *out = NULL;
-	int rc = ks_qmp_hmp(ks_vm_qmp(s->vm), "info registers -a", &out, HMP_TIMEOUT_NS, err);
+	int rc = ks_vmmem_cpu_paging(s->vm, cpu, cr3, la57, err);
 
-	if (rc == 0) {
-		rc = ks_inspect_hmp_cpu(out, cpu, cr3, la57);
-		if (rc == -ENOENT)
-			rc = ks_error_set(err, rc, "no vCPU %u (the VM has %u)", cpu,
-					  ks_inspect_hmp_cpu_count(out));
-		else if (rc < 0)
-			rc = ks_error_set(err, rc, "vCPU %u: no CR3 in QEMU's register dump", cpu);
-		else if (!*cr3)
-			rc = ks_error_set(err, -EFAULT, "vCPU %u has no page tables (CR3 is 0): give "
-					  "a physical address (--phys)", cpu);
-	}
-	free(out);
+	if (rc == -EFAULT)
+		rc = ks_error_set(err, rc, "vCPU %u has no page tables (CR3 is 0): give a "
+				  "physical address (--phys)", cpu);
 	return rc;
 }
 
@@ -185,7 +170,12 @@ int sup_access_begin(struct ks_supervisor *s, struct sup_access *a, bool force_p
 
 	if ((rc = need_vm(s, err)) < 0)
 		return rc;
-	if ((a->pause || force_pause) && ks_vm_state(s->vm) == KS_VM_RUNNING) {
+	/* The monitor stops the VM at its breakpoints: only it can tell whether it is paused. */
+	if ((a->pause || force_pause) && sup_monitor_attached(s)) {
+		if ((rc = sup_monitor_hold(s, &a->paused, err)) < 0)
+			return rc;
+		a->held = true;
+	} else if ((a->pause || force_pause) && ks_vm_state(s->vm) == KS_VM_RUNNING) {
 		if ((rc = ks_vm_pause(s->vm, err)) < 0)
 			return rc;
 		a->paused = true;
@@ -194,7 +184,7 @@ int sup_access_begin(struct ks_supervisor *s, struct sup_access *a, bool force_p
 		if (in->gdb && ks_gdb_connected(in->gdb))
 			ks_gdb_wait_stop(in->gdb, NULL, GDB_STOP_NS);
 	}
-	if ((rc = need_mem(s, err)) < 0)
+	if ((rc = sup_need_mem(s, err)) < 0)
 		return rc;
 	if (a->phys)
 		return 0;
@@ -208,6 +198,11 @@ void sup_access_end(struct ks_supervisor *s, struct sup_access *a)
 {
 	struct ks_error e = { 0 };
 
+	if (a->held) {
+		a->held = a->paused = false;
+		sup_monitor_release(s);
+		return;
+	}
 	if (!a->paused || s->ended || ks_vm_state(s->vm) != KS_VM_PAUSED)
 		return;
 	a->paused = false;
@@ -224,7 +219,7 @@ void sup_access_end(struct ks_supervisor *s, struct sup_access *a)
  * A gdb client whose target is stopped (the VM is paused by now). It is connected at the
  * first use, and again if it lost its connection or its view of the VM.
  */
-static int gdb_ready(struct ks_supervisor *s, struct ks_error *err)
+int sup_gdb_ready(struct ks_supervisor *s, struct ks_error *err)
 {
 	struct sup_inspect *in = s->inspect;
 	const char *path = ks_vm_gdb_socket(s->vm);
@@ -233,6 +228,10 @@ static int gdb_ready(struct ks_supervisor *s, struct ks_error *err)
 	    ks_gdb_wait_stop(in->gdb, NULL, GDB_STOP_NS) == 0 &&
 	    ks_gdb_state(in->gdb) == KS_GDB_STOPPED)
 		return 0;
+	/* The monitor holds this client: it cannot be replaced under it. */
+	if (in->gdb && sup_monitor_attached(s))
+		return ks_error_set(err, -EBUSY, "gdb: the VM is not stopped for the event "
+				    "monitor's client");
 	if (in->gdb) {
 		const struct ks_error *why = ks_gdb_disconnect_reason(in->gdb);
 
@@ -260,7 +259,7 @@ static const struct { const char *name; size_t off, size; } reg_fields[] = {
 	REG(cr8), REG(efer),
 };
 
-static json_t *regs_json(unsigned cpu, const struct ks_x86_regs *r)
+json_t *sup_regs_json(unsigned cpu, const struct ks_x86_regs *r)
 {
 	json_t *o = json_object();
 	char text[2048];
@@ -298,7 +297,7 @@ int sup_h_regs(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_erro
 	if ((rc = sup_access_parse(s, req, "regs", NULL, &a, err)) < 0)
 		return rc;
 	a.phys = true;  /* no page tables needed */
-	if ((rc = sup_access_begin(s, &a, true, err)) < 0 || (rc = gdb_ready(s, err)) < 0)
+	if ((rc = sup_access_begin(s, &a, true, err)) < 0 || (rc = sup_gdb_ready(s, err)) < 0)
 		goto out;
 	n = ks_gdb_vcpu_count(s->inspect->gdb);
 	if (json_object_get(req, "cpu")) {
@@ -312,7 +311,7 @@ int sup_h_regs(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_erro
 	for (unsigned i = first; i < n; i++) {
 		if ((rc = ks_gdb_read_regs(s->inspect->gdb, i, &r, err)) < 0)
 			goto out;
-		json_array_append_new(cpus, regs_json(i, &r));
+		json_array_append_new(cpus, sup_regs_json(i, &r));
 	}
 	json_object_set_new(reply, "paused", json_boolean(a.paused));
 out:

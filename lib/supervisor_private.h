@@ -13,6 +13,7 @@
 #define SUP_EVENTS 32
 
 struct sup_inspect;
+struct sup_monitor;
 
 /* A QMP event as status reports it. */
 struct sup_event {
@@ -46,6 +47,8 @@ struct ks_supervisor {
 	unsigned nevents;             /* events seen in all; the last SUP_EVENTS are kept */
 	struct sup_follower *followers;
 	struct sup_inspect *inspect;  /* RAM mapping, symbols, gdb client (supervisor_inspect.c) */
+	struct sup_monitor *monitor;  /* the event monitor of an events client, or NULL
+				       * (supervisor_events.c) */
 };
 
 /* The control commands (supervisor_cmds.c). */
@@ -81,6 +84,56 @@ int sup_h_vtop(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_erro
 int sup_h_pagemap(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
 		  void *data);
 int sup_h_dump(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+	       void *data);
+
+/*
+ * The event monitor (supervisor_events.c). One events client at a time has one; while it
+ * does, the VM runs and pauses only through the monitor, and the gdb client is the monitor's.
+ */
+
+/* True while a monitor watches the VM. */
+bool sup_monitor_attached(const struct ks_supervisor *s);
+
+/* True when c is the events client's connection (it takes no other stream). */
+bool sup_monitor_client(const struct ks_supervisor *s, const struct ks_ctl_conn *c);
+
+/* "running", "paused" or "ended": the monitor's view while one is attached (the VM stops at
+ * each of its breakpoints without being paused), else the VM's. */
+const char *sup_run_state(struct ks_supervisor *s);
+
+/* The pause and resume commands while a monitor is attached: the VM pauses until resumed,
+ * even when the events client leaves. 0 or -errno with err filled. */
+int sup_monitor_pause(struct ks_supervisor *s, struct ks_error *err);
+int sup_monitor_resume(struct ks_supervisor *s, struct ks_error *err);
+
+/*
+ * Holds the VM paused for an access (registers, memory) while a monitor is attached: a VM
+ * already paused stays as it is, a running one is paused until the last hold ends. *paused
+ * says whether this call paused it. On 0, call sup_monitor_release() afterwards.
+ */
+int sup_monitor_hold(struct ks_supervisor *s, bool *paused, struct ks_error *err);
+void sup_monitor_release(struct ks_supervisor *s);
+
+/* Passes a QMP event (NULL: the VM ended) to the monitor and tells its client. */
+void sup_monitor_vm_event(struct ks_supervisor *s, const char *event);
+
+/*
+ * The control server's deferral (ks_ctl_server_set_defer(), data the supervisor): while a
+ * monitor is attached a request must not run under its work (a gdb exchange, a step) or
+ * another request's, which would meet the gdb client busy and the VM between two states.
+ */
+bool sup_monitor_defer(void *data);
+
+/* From the top of the loop only (no handler or callback under it): detaches the monitor of
+ * an events client that left. */
+void sup_monitor_reap(struct ks_supervisor *s);
+
+/* Frees the monitor without touching the VM, which is ending. NULL monitor is fine. */
+void sup_monitor_free(struct ks_supervisor *s);
+
+int sup_h_events(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
+		 void *data);
+int sup_h_step(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
 	       void *data);
 
 /* A JSON string of len bytes of guest text, bytes that are not printable UTF-8 made '?'. */

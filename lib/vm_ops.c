@@ -53,6 +53,23 @@ int ks_vm_resume(struct ks_vm *vm, struct ks_error *err)
 	return rc;
 }
 
+int ks_vm_set_pause_on_shutdown(struct ks_vm *vm, bool on, struct ks_error *err)
+{
+	json_t *reply = NULL, *args;
+	int rc = vm_need_qmp(vm, "set-action", err);
+
+	if (rc < 0 || on == vm->opts.pause_on_shutdown)
+		return rc;
+	/* -no-reboot is QEMU's reboot=shutdown: a reset then ends the VM, or with this, pauses it. */
+	args = json_pack("{s:s,s:s}", "reboot", on || vm->opts.no_reboot ? "shutdown" : "reset",
+			 "shutdown", on ? "pause" : "poweroff");
+	rc = ks_qmp_call(vm->qmp, "set-action", args, &reply, QMP_TIMEOUT_NS, err);
+	json_decref(reply);
+	if (rc == 0)
+		vm->opts.pause_on_shutdown = on;
+	return rc;
+}
+
 int ks_vm_reset(struct ks_vm *vm, struct ks_error *err)
 {
 	/* With -no-reboot QEMU turns every reset into its exit. */
@@ -61,8 +78,8 @@ int ks_vm_reset(struct ks_vm *vm, struct ks_error *err)
 				    "where a reset ends it");
 	/* reboot=shutdown turns a reset into the pause at shutdown. */
 	if (vm->opts.pause_on_shutdown)
-		return ks_error_set(err, -EOPNOTSUPP, "reset: this VM was started with "
-				    "pause_on_shutdown, where a reset pauses it");
+		return ks_error_set(err, -EOPNOTSUPP, "reset: this VM pauses at its shutdown "
+				    "(pause_on_shutdown), where a reset pauses it");
 	return simple(vm, "system_reset", "reset", err);
 }
 

@@ -2,6 +2,7 @@
 #ifndef KSCOPE_CTL_H
 #define KSCOPE_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,6 +20,7 @@
  *   request   {"id": N, "cmd": "status", ...arguments}
  *   reply     {"id": N, "ok": true, ...results}
  *             {"id": N, "ok": false, "error": "one line"}
+ *             {"id": N, "ok": false, "error": "one line", "detail": {...}}  (see handlers)
  *   streamed  {"id": N, ...}  without "ok", sent after the reply of a streaming command
  *             (e.g. console: {"id": N, "line": "...", "ts": ...}) until the client leaves
  *
@@ -54,7 +56,8 @@ struct ks_ctl_conn;
  * results as members of reply (an empty object it does not own); "id" and "ok" are set by
  * the server. Returns 0 (ok), KS_CTL_STREAM (ok, and the handler keeps c to send more
  * messages with ks_ctl_conn_send(); it learns that c went away through
- * ks_ctl_conn_on_close()), or -errno with err's message as the reply's "error". A handler
+ * ks_ctl_conn_on_close()), or -errno with err's message as the reply's "error"; of what a
+ * failing handler added to reply only an object named "detail" is sent along. A handler
  * may run the loop (e.g. a QMP call); other clients are served meanwhile, but c reads no
  * further requests until it returns.
  */
@@ -99,6 +102,21 @@ void ks_ctl_server_shutdown(struct ks_ctl_server *s);
  * connection and frees the server. Takes NULL. Not from one of its handlers.
  */
 void ks_ctl_server_free(struct ks_ctl_server *s);
+
+/* Says whether requests must wait now; data is the server's. */
+typedef bool (*ks_ctl_defer_cb)(void *data);
+
+/*
+ * Makes requests that would run nested (under another request's handler, or in a round of
+ * the loop that a callback runs) wait while defer(data) says so: their clients are not read
+ * until ks_ctl_server_run_deferred(), which the owner calls where nothing runs under it (at
+ * the top of its loop). For owners whose state cannot serve a request in the middle of other
+ * work. defer NULL (the default): requests are handled when they come.
+ */
+void ks_ctl_server_set_defer(struct ks_ctl_server *s, ks_ctl_defer_cb defer);
+
+/* Lets the requests that waited be read and handled, in the loop's next round. */
+void ks_ctl_server_run_deferred(struct ks_ctl_server *s);
 
 /* The number of connected clients. */
 size_t ks_ctl_server_clients(const struct ks_ctl_server *s);

@@ -73,6 +73,12 @@ int ks_loop_del_timer(struct ks_loop *l, int64_t id);
 int ks_loop_run_once(struct ks_loop *l, int64_t timeout_ns);
 
 /*
+ * How many rounds are running their callbacks now: 0 outside the loop, 1 in a callback of a
+ * round, more when a callback runs the loop again (nested).
+ */
+int ks_loop_depth(const struct ks_loop *l);
+
+/*
  * Runs rounds until ks_loop_stop() is called or nothing is left to watch. Returns 0, or
  * -errno if waiting failed.
  */

@@ -172,13 +172,27 @@ void ks_monitor_free(struct ks_monitor *m);
 int ks_monitor_resume(struct ks_monitor *m, struct ks_error *err);
 
 /*
- * Pauses the VM (QMP stop; the gdb client learns it from its stop reply). Returns 0 at once;
+ * Pauses the VM (QMP stop; the gdb client learns it from its stop reply; a VM stopped at a
+ * breakpoint stays stopped once the monitor is done there). Returns 0 at once;
  * ks_monitor_paused() turns true when it has stopped. -ENOTCONN when the VM has ended.
  */
 int ks_monitor_pause(struct ks_monitor *m, struct ks_error *err);
 
+/*
+ * Steps vCPU vcpu one instruction while the VM is held paused; the others stay where they
+ * are. A vCPU held at one of the monitor's breakpoints is stepped over it (stepping ignores
+ * breakpoints), so ks_monitor_resume() does not move it again. An event the step causes (a
+ * watchpoint) is handled as any other, and the VM stays paused. Returns 0 with the vCPU's
+ * registers after the step in *regs (may be NULL); -EBUSY while the VM runs, -EPIPE at its
+ * shutdown or a panic, -ENOTCONN after it ended, -EINVAL for a vCPU it does not have, or a
+ * gdb error, err filled.
+ */
+int ks_monitor_step(struct ks_monitor *m, unsigned vcpu, struct ks_x86_regs *regs,
+		    struct ks_error *err);
+
 /* True while the VM is held stopped: by a pause action, ks_monitor_pause(), a pause from
- * outside, or its shutdown (pause_on_shutdown). */
+ * outside, or its shutdown (pause_on_shutdown); false while the monitor itself works on the
+ * stopped VM (a dump, a step: its gdb client is busy then). */
 bool ks_monitor_paused(const struct ks_monitor *m);
 
 /* True once the VM has ended (gdb reported it, the connection closed, or

@@ -30,6 +30,12 @@
  * and ktstate. The supervisor maps the guest's RAM, loads the symbols once at start (from
  * opts.symbols, else from the kernel) and connects to the gdbstub when registers are first
  * asked for; it only talks gdb while the VM is paused, pausing it briefly if need be.
+ *
+ * Events (docs/events.md): events {"trace", "pause_on", "on", "resume", "syscall_entry"}
+ * attaches the event monitor for one client at a time and streams what it sees until the
+ * client leaves or the VM ends; meanwhile pause, resume and every pause for a command go
+ * through the monitor, and pause_on_shutdown is on (a triple fault pauses the VM for a
+ * dump). step {"cpu"} single-steps a vCPU of the paused VM.
  */
 
 #define KS_SUPERVISOR_PIDFILE "supervisor.pid"

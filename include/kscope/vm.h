@@ -101,9 +101,18 @@ void ks_vm_free(struct ks_vm *vm);
 int ks_vm_pause(struct ks_vm *vm, struct ks_error *err);
 int ks_vm_resume(struct ks_vm *vm, struct ks_error *err);
 
-/* Resets the machine (QMP system_reset). -EOPNOTSUPP when started with no_reboot or
- * pause_on_shutdown. */
+/* Resets the machine (QMP system_reset). -EOPNOTSUPP when started with no_reboot, or while
+ * pause_on_shutdown is on. */
 int ks_vm_reset(struct ks_vm *vm, struct ks_error *err);
+
+/*
+ * Turns pause_on_shutdown (see struct ks_vm_opts) on or off while the VM is up (QMP
+ * set-action; no_reboot is kept: with it off again, a guest reset ends the VM). Turning it
+ * off does not end a VM already paused at its shutdown: destroy that one first, so that its
+ * outcome still names what stopped it. Returns 0 (also when nothing changes) or -errno with
+ * err filled.
+ */
+int ks_vm_set_pause_on_shutdown(struct ks_vm *vm, bool on, struct ks_error *err);
 
 /* Asks QEMU to quit and waits for it (at most timeout_ns, then kills it). */
 int ks_vm_stop(struct ks_vm *vm, int64_t timeout_ns, struct ks_error *err);

@@ -125,6 +125,7 @@ struct srv {
 	int stream_seq;
 	int closed;       /* close callbacks run (atomic) */
 	int flood_rc;     /* what the flood handler's last send returned (atomic) */
+	int defer;        /* requests that would run nested wait (atomic) */
 };
 
 static int h_echo(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
@@ -141,6 +142,8 @@ static int h_fail(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_e
 {
 	(void)c, (void)req, (void)data;
 	json_object_set_new(reply, "half", json_true()); /* dropped with the error */
+	if (json_is_true(json_object_get(req, "detail")))
+		json_object_set_new(reply, "detail", json_pack("{s:s}", "why", "this"));
 	return ks_error_set(err, -EINVAL, "bad thing");
 }
 
@@ -230,12 +233,21 @@ static void on_wake(struct ks_loop *l, int fd, uint32_t events, void *data)
 	sv->stop = true;
 }
 
+static bool defer_nested(void *data)
+{
+	struct srv *sv = data;
+
+	return __atomic_load_n(&sv->defer, __ATOMIC_SEQ_CST);
+}
+
 static void *serve(void *arg)
 {
 	struct srv *sv = arg;
 
-	while (!sv->stop)
+	while (!sv->stop) {
 		ks_loop_run_once(sv->loop, -1);
+		ks_ctl_server_run_deferred(sv->s);
+	}
 	return NULL;
 }
 
@@ -255,6 +267,7 @@ static int srv_setup(void **state)
 		return -1;
 	}
 	ks_loop_add_fd(sv->loop, sv->wake[0], KS_LOOP_IN, on_wake, sv);
+	ks_ctl_server_set_defer(sv->s, defer_nested);
 	pthread_create(&sv->thread, NULL, serve, sv);
 	*state = sv;
 	return 0;
@@ -354,6 +367,15 @@ static void call_errors(void **state)
 	assert_string_equal(err.msg, "bad thing");
 	assert_true(json_is_false(json_object_get(r, "ok")));
 	assert_null(json_object_get(r, "half"));
+	assert_null(json_object_get(r, "detail"));
+	json_decref(r);
+	/* A failing handler's "detail" goes along with its error. */
+	assert_int_equal(ks_ctl_call(c, json_pack("{s:s,s:b}", "cmd", "fail", "detail", 1), &r,
+				     TIMEOUT, &err), -EIO);
+	assert_string_equal(err.msg, "bad thing");
+	assert_null(json_object_get(r, "half"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "detail"),
+							      "why")), "this");
 	json_decref(r);
 	assert_int_equal(ks_ctl_call(c, json_pack("{s:s}", "cmd", "nope"), NULL, TIMEOUT, &err),
 			 -EIO);
@@ -529,6 +551,34 @@ static void concurrent_clients(void **state)
 	ks_ctl_client_free(slow);
 }
 
+/* With deferral on, a request that comes while a handler runs the loop waits for it. */
+static void deferred_while_nested(void **state)
+{
+	struct srv *sv = *state;
+	struct ks_ctl_client *slow = client(sv), *c = client(sv);
+	struct ks_error err = { 0 };
+	json_t *m;
+
+	__atomic_store_n(&sv->defer, 1, __ATOMIC_SEQ_CST);
+	raw_send(slow, "{\"id\":1,\"cmd\":\"sleep\"}\n");
+	nanosleep(&(struct timespec){ 0, 20 * MS }, NULL);
+	raw_send(c, "{\"id\":2,\"cmd\":\"echo\"}\n");
+	/* Not answered under the sleeping handler: after it. */
+	assert_int_equal(ks_ctl_read(c, &m, 100 * MS, &err), -ETIMEDOUT);
+	assert_int_equal(ks_ctl_read(slow, &m, TIMEOUT, &err), 0);
+	assert_true(json_is_true(json_object_get(m, "ok")));
+	json_decref(m);
+	assert_int_equal(ks_ctl_read(c, &m, TIMEOUT, &err), 0);
+	assert_true(json_is_true(json_object_get(m, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 2);
+	json_decref(m);
+	/* A request that comes alone is answered at once. */
+	assert_int_equal(ks_ctl_call(c, json_pack("{s:s}", "cmd", "echo"), NULL, 100 * MS, &err),
+			 0);
+	ks_ctl_client_free(c);
+	ks_ctl_client_free(slow);
+}
+
 /* A client that leaves while its handler runs: the server frees it only afterwards. */
 static void disconnect_during_handler(void **state)
 {
@@ -617,6 +667,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stream_then_disconnect, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(slow_client_dropped, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(concurrent_clients, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(deferred_while_nested, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(disconnect_during_handler, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(connect_errors, srv_setup, srv_teardown),
 		cmocka_unit_test(attached_socketpair),

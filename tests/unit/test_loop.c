@@ -399,6 +399,8 @@ static void on_timer_nested(struct ks_loop *l, int64_t id, void *data)
 {
 	struct rec *r = data;
 
+	/* One round under way, or two once nested. */
+	assert_int_equal(ks_loop_depth(l), r->calls + 1);
 	on_timer(l, id, data);
 	if (r->calls == 1) {
 		assert_true(ks_loop_add_timer(l, 1 * MS, 0, on_timer, r) > 0);
@@ -412,9 +414,11 @@ static void nested_run_once(void **state)
 	struct ks_loop *l = *state;
 	struct rec r = {0};
 
+	assert_int_equal(ks_loop_depth(l), 0);
 	assert_true(ks_loop_add_timer(l, 0, 0, on_timer_nested, &r) > 0);
 	assert_int_equal(ks_loop_run_once(l, 100 * MS), 1);
 	assert_int_equal(r.calls, 2);
+	assert_int_equal(ks_loop_depth(l), 0);
 }
 
 int main(void)
