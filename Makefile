@@ -16,9 +16,10 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	@ninja -C $(BUILD) --quiet
 
-# Boots the demo kernel and prints its KTAP results (the exit status says whether all passed).
+# Runs the demo kernel's tests through `kscope run` (exit status 0 when all passed); each VM's
+# console log goes to $(BUILD)/kscope-logs.
 run: build
-	@scripts/run-demo.sh $(BUILD)/kernel/kscope-demo.elf -smp $(SMP)
+	@$(BUILD)/cli/kscope run --cpus $(SMP) --log-dir $(BUILD)/kscope-logs
 
 # Every test: the normal build (unit + VM tests), then the unit tests under ASan and UBSan.
 check: build
@@ -29,6 +30,7 @@ bench: build
 	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf 11 4
 	@$(BUILD)/bench/bench_vm $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
 	@$(BUILD)/bench/bench_mem $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
+	@$(BUILD)/bench/bench_run $(BUILD)/cli/kscope $(BUILD)/kernel/kscope-demo.elf $(BUILD)/bench/kscope-bench.elf 11
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

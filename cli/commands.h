@@ -15,7 +15,14 @@ int cmd_pagemap(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_sym(int argc, char **argv);
 
+/* Events and run control (cmd_events.c, cmd_step.c). */
+int cmd_events(int argc, char **argv);
+int cmd_step(int argc, char **argv);
+
 /* Test results (cmd_parse.c). */
 int cmd_parse(int argc, char **argv);
+
+/* Test runs (cmd_run.c). */
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -20,7 +20,10 @@ static const struct command commands[] = {
 	{ "pagemap", cmd_pagemap, "list the mapped virtual ranges of a vCPU" },
 	{ "dump", cmd_dump, "copy guest-physical memory to a file" },
 	{ "sym", cmd_sym, "look up a VM kernel's symbols" },
+	{ "events", cmd_events, "stream a VM's events; pause, dump or stop it on them" },
+	{ "step", cmd_step, "execute one instruction on a vCPU of a paused VM" },
 	{ "parse", cmd_parse, "summarize a KTAP/TAP log; write JUnit, JSON, KTAP reports" },
+	{ "run", cmd_run, "boot a kernel, run its tests, report (kscope run --help)" },
 };
 
 static void usage(FILE *out)
