@@ -30,6 +30,7 @@ bench: build
 	@$(BUILD)/bench/bench_boot $(BUILD)/kernel/kscope-demo.elf $(BUILD)/kernel/kscope-floor.elf 11 4
 	@$(BUILD)/bench/bench_vm $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
 	@$(BUILD)/bench/bench_mem $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
+	@$(BUILD)/bench/bench_events $(BUILD)/kernel/kscope-demo.elf 9
 	@$(BUILD)/bench/bench_run $(BUILD)/cli/kscope $(BUILD)/kernel/kscope-demo.elf $(BUILD)/bench/kscope-bench.elf 11
 
 clean:
