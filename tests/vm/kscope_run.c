@@ -271,3 +271,48 @@ out:
 		close(fd);
 	return value;
 }
+
+/* Kills the supervisor and QEMU of every VM directory in dir, by their pid files. */
+static void kill_by_pidfiles(const char *dir)
+{
+	static const char *const pidfiles[] = { "supervisor.pid", "qemu.pid" };
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		for (size_t i = 0; e->d_name[0] != '.' && i < 2; i++) {
+			char p[600];
+			FILE *pf;
+			int pid;
+
+			snprintf(p, sizeof(p), "%s/%s/%s", dir, e->d_name, pidfiles[i]);
+			if ((pf = fopen(p, "r")) && fscanf(pf, "%d", &pid) == 1 && pid > 1)
+				kill(pid, SIGKILL);
+			if (pf)
+				fclose(pf);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+int kscope_rundir_cleanup(const char *dir)
+{
+	char cmd[600];
+	pid_t q;
+	int rc = 0;
+
+	kill_by_pidfiles(dir);
+	/* A supervisor may still be on its way out after its last client left. */
+	for (int i = 0; i < 200 && process_mentioning(dir) > 0; i++)
+		sleep_ms(10);
+	if ((q = process_mentioning(dir)) > 0) {
+		fprintf(stderr, "# a process of this test was left: pid %d\n", (int)q);
+		kill(q, SIGKILL);
+		rc = -1;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	rc |= system(cmd);
+	unsetenv("KSCOPE_RUNDIR");
+	return rc ? -1 : 0;
+}

@@ -51,4 +51,12 @@ uint64_t elf_symbol(const char *path, const char *name);
 /* Sleeps for ms milliseconds. */
 void sleep_ms(int ms);
 
+/*
+ * Ends a test that used dir as its KSCOPE_RUNDIR: kills what a failed test left running there
+ * (every VM's supervisor and QEMU, by their pid files), waits for the processes that mention
+ * dir to go, removes dir and unsets KSCOPE_RUNDIR. Returns 0, or -1 when a process had to be
+ * killed after the wait or dir could not be removed.
+ */
+int kscope_rundir_cleanup(const char *dir);
+
 #endif

@@ -1,5 +1,4 @@
 /* test_events.c: kscope events and kscope step on the demo kernel, run as a user would (TCG, 2 vCPUs, VMs started paused). */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -47,41 +46,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	DIR *d = opendir(f->dir);
-	struct dirent *e;
-	char cmd[128];
-	pid_t q;
-	int rc = 0;
+	int rc = kscope_rundir_cleanup(f->dir);
 
-	while (d && (e = readdir(d))) {
-		static const char *const pidfiles[] = { "supervisor.pid", "qemu.pid" };
-
-		for (size_t i = 0; e->d_name[0] != '.' && i < 2; i++) {
-			char p[600];
-			FILE *pf;
-			int pid;
-
-			snprintf(p, sizeof(p), "%s/%s/%s", f->dir, e->d_name, pidfiles[i]);
-			if ((pf = fopen(p, "r")) && fscanf(pf, "%d", &pid) == 1 && pid > 1)
-				kill(pid, SIGKILL);
-			if (pf)
-				fclose(pf);
-		}
-	}
-	if (d)
-		closedir(d);
-	for (int i = 0; i < 200 && process_mentioning(f->dir) > 0; i++)
-		sleep_ms(10);
-	if ((q = process_mentioning(f->dir)) > 0) {
-		fprintf(stderr, "# a process of this test was left: pid %d\n", (int)q);
-		kill(q, SIGKILL);
-		rc = -1;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	rc |= system(cmd);
-	unsetenv("KSCOPE_RUNDIR");
 	free(f);
-	return rc ? -1 : 0;
+	return rc;
 }
 
 static void need_qemu(void)
