@@ -15,6 +15,7 @@
 #include <kscope/vmspec.h>
 
 #include "commands.h"
+#include "signals.h"
 #include "run_display.h"
 
 #define SEC 1000000000ll
@@ -278,60 +279,13 @@ static struct ks_vmspec *build_spec(const struct run_args *a)
 
 /* ---- signals: the first ends the run cleanly, a second one at once ---- */
 
-static int sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t sig_count;
-
-static void on_signal_async(int sig)
+static void on_signal(int sig, void *data)
 {
-	unsigned char b = (unsigned char)sig;
-
-	if (++sig_count > 1) {
-		ks_cleanup_run();
-		_exit(2);
-	}
-	(void)!write(sig_pipe[1], &b, 1);
-}
-
-static void on_signal(struct ks_loop *l, int fd, uint32_t events, void *data)
-{
-	unsigned char b;
 	char why[64];
 
-	(void)l, (void)events;
-	if (read(fd, &b, 1) != 1)
-		return;
-	snprintf(why, sizeof(why), "interrupted by SIG%s", sigabbrev_np(b) ? sigabbrev_np(b) : "?");
+	snprintf(why, sizeof(why), "interrupted by SIG%s",
+		 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 	ks_run_stop(data, why);
-}
-
-static int catch_signals(struct ks_loop *loop, struct ks_run *r)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa = { .sa_handler = on_signal_async };
-	int rc;
-
-	if ((rc = ks_cleanup_install()) < 0)
-		return rc;
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	if ((rc = ks_loop_add_fd(loop, sig_pipe[0], KS_LOOP_IN, on_signal, r)) < 0)
-		return rc;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
-}
-
-static void uncatch_signals(struct ks_loop *loop)
-{
-	if (sig_pipe[0] < 0)
-		return;
-	ks_loop_del_fd(loop, sig_pipe[0]);
-	close(sig_pipe[0]);
-	close(sig_pipe[1]);
-	sig_pipe[0] = sig_pipe[1] = -1;
 }
 
 /* ---- output ---- */
@@ -442,7 +396,7 @@ static int run(const struct run_args *a, struct ks_vmspec *spec)
 	fill_opts(&o, a, spec);
 	o.on_event = a->list ? NULL : run_display_event;
 	o.event_data = d;
-	if (!loop || !d || !(r = ks_run_new(&o, &err)) || catch_signals(loop, r) < 0) {
+	if (!loop || !d || !(r = ks_run_new(&o, &err)) || cli_signals_catch(loop, on_signal, r, true) < 0) {
 		fprintf(stderr, "kscope run: %s\n", err.msg[0] ? err.msg : "cannot set up the run");
 		goto out;
 	}
@@ -462,11 +416,11 @@ static int run(const struct run_args *a, struct ks_vmspec *spec)
 	status = verdict(r);
 	status = reports(r, a) ? 2 : status;
 	epilogue(r, a);
-	status = sig_count ? 2 : status;
+	status = cli_signals_count() ? 2 : status;
 out:
 	fflush(stdout);
 	if (loop)
-		uncatch_signals(loop);
+		cli_signals_release(loop);
 	ks_run_free(r);
 	run_display_free(d);
 	ks_loop_free(loop);

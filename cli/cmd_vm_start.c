@@ -14,59 +14,26 @@
 #include <kscope/kt_abi.h>
 #include <kscope/supervisor.h>
 
+#include "signals.h"
 #include "vm_cli.h"
 
 #define SEC 1000000000ll
 #define REPORT_TIMEOUT_MS (120 * 1000)  /* a KVM probe and QEMU's start, with room to spare */
 
 /* Signals become bytes on a pipe, handled by the loop: the VM is destroyed cleanly. */
-static int sig_pipe[2] = { -1, -1 };
 static struct ks_supervisor *sig_sup;
 static int sig_pending;
 
-static void on_signal_async(int sig)
+static void on_signal(int sig, void *data)
 {
-	int saved = errno;
-	unsigned char b = (unsigned char)sig;
-
-	(void)!write(sig_pipe[1], &b, 1);
-	errno = saved;
-}
-
-static void on_signal(struct ks_loop *l, int fd, uint32_t events, void *data)
-{
-	unsigned char b;
 	char why[64];
 
-	(void)l, (void)events, (void)data;
-	if (read(fd, &b, 1) != 1)
-		return;
-	snprintf(why, sizeof(why), "signal %s", sigabbrev_np(b) ? sigabbrev_np(b) : "?");
+	(void)data;
+	snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 	if (sig_sup)
 		ks_supervisor_shutdown(sig_sup, why);
 	else
-		sig_pending = b;
-}
-
-/* Installs the cleanup registry and the signal pipe on loop. Returns 0 or -errno. */
-static int catch_signals(struct ks_loop *loop)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa = { .sa_handler = on_signal_async };
-	int rc;
-
-	if ((rc = ks_cleanup_install()) < 0)
-		return rc;
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	if ((rc = ks_loop_add_fd(loop, sig_pipe[0], KS_LOOP_IN, on_signal, NULL)) < 0)
-		return rc;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
+		sig_pending = sig;
 }
 
 /* If the VM's name is taken by a live VM, says so and returns busy; cleans up a dead one. */
@@ -151,7 +118,7 @@ static void daemon_main(const char *name, struct ks_vmspec *spec, int report_fd)
 	dup2(null, STDOUT_FILENO);
 	dup2(null, STDERR_FILENO);
 	close(null);
-	if (!(loop = ks_loop_new(&err)) || catch_signals(loop) < 0) {
+	if (!(loop = ks_loop_new(&err)) || cli_signals_catch(loop, on_signal, NULL, false) < 0) {
 		report(report_fd, json_pack("{s:b,s:s}", "ok", 0, "error", "cannot set up the "
 					    "supervisor's event loop"));
 		exit(1);
@@ -301,7 +268,7 @@ static int run_vm(const struct vm_cmd *cmd, const char *name, struct ks_vmspec *
 	const struct ks_vm_outcome *out;
 	int status = 2;
 
-	if (!loop || catch_signals(loop) < 0) {
+	if (!loop || cli_signals_catch(loop, on_signal, NULL, false) < 0) {
 		fprintf(stderr, "kscope vm %s: cannot set up the event loop\n", cmd->name);
 		goto out;
 	}
