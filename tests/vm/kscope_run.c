@@ -272,6 +272,14 @@ out:
 	return value;
 }
 
+int kscope_rundir_new(char *dir, size_t size, const char *prefix)
+{
+	if ((size_t)snprintf(dir, size, "/tmp/%s-XXXXXX", prefix) >= size || !mkdtemp(dir))
+		return -1;
+	setenv("KSCOPE_RUNDIR", dir, 1);
+	return 0;
+}
+
 /* Kills the supervisor and QEMU of every VM directory in dir, by their pid files. */
 static void kill_by_pidfiles(const char *dir)
 {

@@ -52,6 +52,12 @@ uint64_t elf_symbol(const char *path, const char *name);
 void sleep_ms(int ms);
 
 /*
+ * Makes a fresh directory /tmp/<prefix>-XXXXXX in dir (at least 64 bytes) and sets
+ * KSCOPE_RUNDIR to it, so the test's VMs live apart from everyone else's. Returns 0 or -1.
+ */
+int kscope_rundir_new(char *dir, size_t size, const char *prefix);
+
+/*
  * Ends a test that used dir as its KSCOPE_RUNDIR: kills what a failed test left running there
  * (every VM's supervisor and QEMU, by their pid files), waits for the processes that mention
  * dir to go, removes dir and unsets KSCOPE_RUNDIR. Returns 0, or -1 when a process had to be

@@ -34,10 +34,10 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	strcpy(f->dir, "/tmp/kev-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), "kev") < 0) {
+		free(f);
 		return -1;
-	setenv("KSCOPE_RUNDIR", f->dir, 1);
+	}
 	*state = f;
 	return 0;
 }

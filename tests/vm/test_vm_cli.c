@@ -35,10 +35,10 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	strcpy(f->dir, "/tmp/kvt-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), "kvt") < 0) {
+		free(f);
 		return -1;
-	setenv("KSCOPE_RUNDIR", f->dir, 1);
+	}
 	*state = f;
 	return 0;
 }
