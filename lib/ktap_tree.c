@@ -289,14 +289,17 @@ static bool crash_announced(const struct ktap_node *n)
 	return false;
 }
 
-/* Whether a parent's own result must count: it is bad, and nothing below it counts as
- * badly (a crash, or for a failure a failure too). */
+/*
+ * Whether a parent's own result must count: it is bad, and nothing below it crashed. A
+ * `not ok` parent counts one failure of its own even over failing cases: the conformance
+ * table (failure-nested: failed=3) counts it so, and a suite's own verdict (its exit
+ * checks, its init) is a result the developer must see in the totals.
+ */
 static bool own_result_counts(enum ks_ktap_status s, const struct ks_ktap_counts *c)
 {
-	if (s == KS_KTAP_CRASHED || s == KS_KTAP_ERROR)
+	if (s == KS_KTAP_CRASHED || s == KS_KTAP_ERROR || s == KS_KTAP_FAIL ||
+	    s == KS_KTAP_TIMEOUT)
 		return !c->crashed;
-	if (s == KS_KTAP_FAIL || s == KS_KTAP_TIMEOUT)
-		return !c->crashed && !c->failed;
 	return false;
 }
 
@@ -320,9 +323,13 @@ static void bubble(struct ktap_node *n)
 	} else if (!ks_ktap_counts_total(&c)) {
 		n->t.counted = ks_ktap_counts_add(&c, n->t.status);
 	} else if (own_result_counts(n->t.status, &c)) {
-		/* Its cases passed or skipped, yet it failed (a suite exit check), or its result
-		 * never came: that must show in the counts. */
-		n->t.counted = ks_ktap_counts_add(&c, n->t.status);
+		/* It failed, or its result never came: that must show in the counts. A
+		 * failure over failing cases is no test of its own in the reports (they
+		 * show why); a missing result is. */
+		bool over_failures = c.failed > 0 && (n->t.status == KS_KTAP_FAIL ||
+						      n->t.status == KS_KTAP_TIMEOUT);
+
+		n->t.counted = ks_ktap_counts_add(&c, n->t.status) && !over_failures;
 	} else if (c.crashed) {
 		n->t.status = KS_KTAP_CRASHED;
 	}

@@ -35,9 +35,9 @@
  * Counting follows kunit: only cases count, in kunit's five buckets (passed, failed,
  * crashed, skipped; errors are parse problems). A parent counts itself only when nothing
  * below it counted (kunit's leaf rule: a suite of cases that ran nothing), or when its own
- * result is worse than anything below it, so that it is never swallowed: a failure (not ok,
- * TIMEOUT) when nothing below failed or crashed (kunit's rule for a not-ok parent over
- * passing cases), a crash (ERROR, or its result never came) when nothing below crashed.
+ * result is bad, so that it is never swallowed: a failure (not ok, TIMEOUT) when nothing
+ * below crashed (the not-ok-parent rule, which the conformance table applies over failing
+ * cases too), a crash (ERROR, or its result never came) when nothing below crashed.
  * A parent with a crash below it is CRASHED. The whole log's outcome is kunit's TestStatus
  * of those counts.
  */
@@ -84,7 +84,8 @@ struct ks_ktap_test {
 	enum ks_ktap_status status;
 	bool has_result;            /* its result line came */
 	bool ok;                    /* that line said "ok" */
-	bool counted;               /* its own status is in the counts (see above) */
+	bool counted;               /* it is a test of its own in the counts (see above): a
+				     * case, or a bad parent whose cases passed */
 	char *directive;            /* "SKIP", "TODO", ... as written, "" when none */
 	char *reason;               /* the directive's text, "" when none */
 	long plan;                  /* from "1..N", -1 when none */
