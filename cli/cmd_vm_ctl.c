@@ -286,7 +286,9 @@ int vm_cmd_simple(const struct vm_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (ends)
 		await_gone(c);
-	if (json_object_get(r, "state"))
+	if (json_object_get(r, "outcome") && !ends)
+		printf("%s: resumed, then ended (%s)\n", a.pos[0], str(r, "outcome"));
+	else if (json_object_get(r, "state"))
 		printf("%s: %s\n", a.pos[0], str(r, "state"));
 	else if (ends)
 		printf("%s: %s (%s)\n", a.pos[0], !strcmp(cmd->name, "stop") ? "stopped"

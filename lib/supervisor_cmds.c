@@ -127,6 +127,12 @@ static int h_status(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 }
 
 /* Waits (running the loop) until the VM reaches state, as the QMP events report it. */
+/* Whether a QMP call failed because the connection went (QEMU exiting, most likely). */
+static bool lost_qmp(int rc)
+{
+	return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN || rc == -ESHUTDOWN;
+}
+
 static void await_state(struct ks_supervisor *s, enum ks_vm_state want)
 {
 	uint64_t end = ks_loop_now_ns() + 2 * SEC;
@@ -167,9 +173,16 @@ static int h_resume(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 	/* Continuing otherwise would stop again at the breakpoint the monitor holds it at. */
 	if (sup_monitor_attached(s))
 		rc = sup_monitor_resume(s, err);
-	else if ((rc = ks_vm_resume(s->vm, err)) == 0)
+	else if ((rc = ks_vm_resume(s->vm, err)) == 0 || lost_qmp(rc))
 		await_state(s, KS_VM_RUNNING);
-	if (rc < 0 || (rc = need_vm(s, err)) < 0)
+	/* A guest that ends right after `cont` may take QMP down before QEMU answers: it did
+	 * run, so that is a resume, and the reply says how the VM ended. */
+	if (s->ended || ks_vm_state(s->vm) == KS_VM_ENDED) {
+		json_object_set_new(reply, "state", json_string("ended"));
+		json_object_set_new(reply, "outcome", json_string(s->outcome.detail));
+		return 0;
+	}
+	if (rc < 0)
 		return rc;
 	json_object_set_new(reply, "state", json_string(sup_run_state(s)));
 	return 0;

@@ -411,8 +411,11 @@ static void ring3_flag(void **state)
 	con = kscope_spawn((const char *const[]){ "vm", "console", "user", NULL }, saved);
 	free(await_in(saved, "# ring3_spin: flag va"));  /* it follows from now on */
 	/* The guest may exit (isa-debug-exit, from its vCPU thread) before QEMU answers the
-	 * resume: what counts is what it said and how it ended. */
+	 * resume: that is still a resume, which says how the VM ended. */
 	kscope(&r, "vm", "resume", "user", NULL);
+	if (r.status != 0 || (strcmp(r.out, "user: running\n") &&
+			      strncmp(r.out, "user: resumed, then ended (", 27)))
+		fail_msg("vm resume: status %d, out '%s', err '%s'", r.status, r.out, r.err);
 	kres_free(&r);
 	assert_int_equal(kscope_wait(con, 30), 0);
 	assert_true(pid_gone(q, 10));
