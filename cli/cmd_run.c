@@ -15,6 +15,7 @@
 #include <kscope/vmspec.h>
 
 #include "commands.h"
+#include "dashboard.h"
 #include "signals.h"
 #include "run_display.h"
 
@@ -25,7 +26,7 @@
 
 /* What the command line said. */
 struct run_args {
-	const char *kernel, *config, *ktap, *junit, *json, *log_dir, *isolate;
+	const char *kernel, *config, *ktap, *junit, *json, *log_dir, *isolate, *listen;
 	const char *filters[MAX_FILTERS];
 	size_t nfilters;
 	const char *spec_key[MAX_SPEC], *spec_value[MAX_SPEC];
@@ -34,6 +35,8 @@ struct run_args {
 	long jobs, repeat;
 	bool shuffle, list, plain, help;
 	unsigned long long seed;
+	bool dashboard, dash_wait;
+	long dash_port;
 };
 
 static const struct {
@@ -53,6 +56,9 @@ static const struct {
 	  "reboot, or none" },
 	{ "log-dir", "DIR", "each VM's console log, vm<N>.log (default: kscope-logs)" },
 	{ "plain", NULL, "plain progress lines even on a terminal" },
+	{ "dashboard", "[=PORT]", "serve the live dashboard, URL on stderr (default: a free port)" },
+	{ "dashboard-wait", NULL, "serve the dashboard, and boot once a page has connected" },
+	{ "listen", "ADDR", "the dashboard's address (default 127.0.0.1)" },
 };
 
 static void usage(FILE *f)
@@ -60,9 +66,12 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kscope run [KERNEL] [VM SPEC FLAGS | --config FILE] [--filter GLOB]...\n"
 		"                  [--jobs N] [--timeout S] [--test-timeout S] [--ktap FILE]\n"
 		"                  [--junit FILE] [--json FILE] [--repeat N] [--shuffle[=SEED]] "
-		"[--list]\n\n"
+		"[--list]\n"
+		"                  [--dashboard[=PORT] [--dashboard-wait] [--listen ADDR]]\n\n"
 		"Boots KERNEL (default: the demo kernel) under QEMU, follows its tests through the\n"
 		"console's KTAP and the kernel's kt_state, survives crashes and hangs, and reports.\n"
+		"With --dashboard the page (docs/dashboard.md) shows it live; after the run it\n"
+		"stays until Ctrl-C when stdin is a terminal, and never holds up a script.\n"
 		"Exit status: 0 every test ran and passed (or skipped), 1 a test failed, crashed,\n"
 		"timed out or did not run, 2 the run could not be done.\n\noptions:\n");
 	for (size_t i = 0; i < sizeof(run_opts) / sizeof(run_opts[0]); i++) {
@@ -131,6 +140,17 @@ static int run_option(struct run_args *a, const char *name, const char *v)
 			return bad_usage("--shuffle=SEED: SEED is a number above 0 (got '%s')", v);
 	} else if (!strcmp(name, "list") || !strcmp(name, "plain")) {
 		*(name[0] == 'l' ? &a->list : &a->plain) = true;
+	} else if (!strcmp(name, "dashboard") || !strcmp(name, "dashboard-wait")) {
+		a->dashboard = true;
+		a->dash_wait |= name[9] == '-';
+		if (v && number(name, v, 0, 65535, &x))
+			return 2;
+		if (v && x != (long)x)
+			return bad_usage("--dashboard=PORT: PORT is a whole number (got '%s')", v);
+		if (v)
+			a->dash_port = (long)x;
+	} else if (!strcmp(name, "listen")) {
+		a->listen = v;
 	} else {
 		const char **slot[] = { &a->ktap, &a->junit, &a->json, &a->isolate, &a->log_dir };
 		static const char *const names[] = { "ktap", "junit", "json", "isolate", "log-dir" };
@@ -211,6 +231,9 @@ static int parse(int argc, char **argv, struct run_args *a)
 	if (a->isolate && strcmp(a->isolate, "snapshot") && strcmp(a->isolate, "reboot") &&
 	    strcmp(a->isolate, "none"))
 		return bad_usage("--isolate: snapshot, reboot or none (got '%s')", a->isolate);
+	if (a->listen && !a->dashboard)
+		return bad_usage("--listen %s: it is the dashboard's address; give --dashboard too",
+				 a->listen);
 	return 0;
 }
 
@@ -277,15 +300,103 @@ static struct ks_vmspec *build_spec(const struct run_args *a)
 	return spec;
 }
 
-/* ---- signals: the first ends the run cleanly, a second one at once ---- */
+/* ---- what the run's callbacks share ---- */
 
+struct run_ctx {
+	struct run_display *display;
+	struct ks_dash_run *dash;   /* NULL without --dashboard */
+	struct ks_run *run;
+	bool over;                  /* the run is done: a signal now only ends the dashboard */
+	int signals;
+};
+
+/* The first signal ends the run cleanly, a second one at once. */
 static void on_signal(int sig, void *data)
 {
+	struct run_ctx *c = data;
 	char why[64];
 
+	c->signals++;
+	if (c->over || !c->run)
+		return;
 	snprintf(why, sizeof(why), "interrupted by SIG%s",
 		 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-	ks_run_stop(data, why);
+	ks_run_stop(c->run, why);
+}
+
+static void on_run_event(const struct ks_run_event *ev, void *data)
+{
+	struct run_ctx *c = data;
+
+	run_display_event(ev, c->display);
+	if (c->dash)
+		ks_dash_run_event(ev, c->dash);
+}
+
+/* ---- the dashboard ---- */
+
+static int dash_start(struct run_ctx *c, const struct run_args *a, const struct ks_vmspec *spec,
+		      struct ks_loop *loop)
+{
+	struct ks_dash_run_opts o = { spec, a->listen, (uint16_t)a->dash_port, NULL };
+	struct ks_error err = { 0 };
+
+	if (!a->dashboard)
+		return 0;
+	if (!(c->dash = ks_dash_run_new(loop, &o, &err))) {
+		fprintf(stderr, "kscope run: dashboard: %s\n", err.msg);
+		return -1;
+	}
+	fprintf(stderr, "kscope: dashboard at %s\n", ks_dash_url(ks_dash_run_dash(c->dash)));
+	return 0;
+}
+
+/* --dashboard-wait: nothing boots until a page follows the event stream (or a signal). */
+static void dash_wait(struct run_ctx *c, struct ks_loop *loop)
+{
+	struct ks_dash *d = ks_dash_run_dash(c->dash);
+
+	fprintf(stderr, "kscope run: waiting for the dashboard's page before booting\n");
+	while (!c->signals && !ks_dash_streams(d))
+		if (ks_loop_run_once(loop, -1) < 0)
+			break;
+}
+
+/* "PASSED: 12 passed" or "FAILED: 11 passed, 1 failed", for the page's end. */
+static void dash_why(const struct ks_run *r, char *buf, size_t size)
+{
+	struct ks_run_summary s;
+	size_t c[RUN_NSTATUS];
+	char counts[200];
+
+	ks_run_summary(r, &s);
+	c[KS_RUN_NOTRUN] = s.notrun, c[KS_RUN_PASS] = s.pass, c[KS_RUN_FAIL] = s.fail;
+	c[KS_RUN_SKIP] = s.skip, c[KS_RUN_TIMEOUT] = s.timeout, c[KS_RUN_CRASHED] = s.crashed;
+	snprintf(buf, size, "the run is over: %s, %s", s.fail + s.timeout + s.crashed + s.notrun
+		 ? "FAILED" : "PASSED", run_fmt_counts(c, counts, sizeof(counts)));
+}
+
+/*
+ * The page learns that the run is over; the dashboard then stays for someone at a terminal
+ * until Ctrl-C, and never for a script (stdin not a terminal), so that nothing waits on it.
+ */
+static void dash_end(struct run_ctx *c, struct ks_loop *loop, const char *why)
+{
+	int seen = c->signals;
+
+	c->over = true;
+	if (!c->dash)
+		return;
+	ks_dash_run_finish(c->dash, why);
+	if (seen || !isatty(STDIN_FILENO)) {
+		ks_dash_flush(ks_dash_run_dash(c->dash), SEC / 2);
+		return;
+	}
+	fprintf(stderr, "kscope run: the dashboard stays at %s until Ctrl-C\n",
+		ks_dash_url(ks_dash_run_dash(c->dash)));
+	while (c->signals == seen)
+		if (ks_loop_run_once(loop, -1) < 0)
+			break;
 }
 
 /* ---- output ---- */
@@ -382,6 +493,23 @@ static void fill_opts(struct ks_run_opts *o, const struct run_args *a,
 	o->log_dir = a->log_dir ? a->log_dir : "kscope-logs";
 }
 
+/* After ks_run_exec(): the summary, the reports, the status. */
+static int finish(const struct run_args *a, struct run_ctx *c)
+{
+	int status;
+
+	run_display_end(c->display);
+	if (a->list) {
+		print_list(c->run);
+		return 0;
+	}
+	run_display_summary(c->display, c->run);
+	status = verdict(c->run);
+	status = reports(c->run, a) ? 2 : status;
+	epilogue(c->run, a);
+	return cli_signals_count() ? 2 : status;
+}
+
 static int run(const struct run_args *a, struct ks_vmspec *spec)
 {
 	struct ks_error err = { 0 };
@@ -389,40 +517,48 @@ static int run(const struct run_args *a, struct ks_vmspec *spec)
 	struct ks_loop *loop = ks_loop_new(&err);
 	const char *term = getenv("TERM");
 	bool live = !a->plain && !a->list && isatty(STDOUT_FILENO) && term && strcmp(term, "dumb");
-	struct run_display *d = run_display_new(stdout, live, spec->kernel);
-	struct ks_run *r = NULL;
+	struct run_ctx c = { .display = run_display_new(stdout, live, spec->kernel) };
+	char why[300];
 	int status = 2;
 
 	fill_opts(&o, a, spec);
-	o.on_event = a->list ? NULL : run_display_event;
-	o.event_data = d;
-	if (!loop || !d || !(r = ks_run_new(&o, &err)) || cli_signals_catch(loop, on_signal, r, true) < 0) {
+	o.on_event = a->list ? NULL : on_run_event;
+	o.event_data = &c;
+	if (!loop || !c.display || dash_start(&c, a, spec, loop) < 0)
+		goto out;
+	o.on_line = c.dash ? ks_dash_run_line : NULL;
+	o.line_data = c.dash;
+	if (!(c.run = ks_run_new(&o, &err)) || cli_signals_catch(loop, on_signal, &c, true) < 0) {
 		fprintf(stderr, "kscope run: %s\n", err.msg[0] ? err.msg : "cannot set up the run");
 		goto out;
 	}
-	run_display_attach(d, r);
-	if (ks_run_exec(r, loop, &err) < 0) {
-		run_display_end(d);
+	run_display_attach(c.display, c.run);
+	if (c.dash)
+		ks_dash_run_attach(c.dash, c.run);
+	if (c.dash && a->dash_wait)
+		dash_wait(&c, loop);
+	if (c.signals) {
+		fprintf(stderr, "kscope run: interrupted before the run began\n");
+		goto out;
+	}
+	if (ks_run_exec(c.run, loop, &err) < 0) {
+		run_display_end(c.display);
 		fprintf(stderr, "kscope run: %s\n", err.msg);
+		snprintf(why, sizeof(why), "the run could not be done: %s", err.msg);
+		dash_end(&c, loop, why);
 		goto out;
 	}
-	run_display_end(d);
-	if (a->list) {
-		print_list(r);
-		status = 0;
-		goto out;
-	}
-	run_display_summary(d, r);
-	status = verdict(r);
-	status = reports(r, a) ? 2 : status;
-	epilogue(r, a);
-	status = cli_signals_count() ? 2 : status;
+	status = finish(a, &c);
+	fflush(stdout);
+	dash_why(c.run, why, sizeof(why));
+	dash_end(&c, loop, why);
 out:
 	fflush(stdout);
 	if (loop)
 		cli_signals_release(loop);
-	ks_run_free(r);
-	run_display_free(d);
+	ks_run_free(c.run);
+	ks_dash_run_free(c.dash);
+	run_display_free(c.display);
 	ks_loop_free(loop);
 	return status;
 }

@@ -19,6 +19,9 @@ int cmd_sym(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 
+/* The live dashboard of a VM (cmd_watch.c). */
+int cmd_watch(int argc, char **argv);
+
 /* Test results (cmd_parse.c). */
 int cmd_parse(int argc, char **argv);
 

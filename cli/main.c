@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "sym", cmd_sym, "look up a VM kernel's symbols" },
 	{ "events", cmd_events, "stream a VM's events; pause, dump or stop it on them" },
 	{ "step", cmd_step, "execute one instruction on a vCPU of a paused VM" },
+	{ "watch", cmd_watch, "serve a VM's live dashboard: tests, events, registers, memory" },
 	{ "parse", cmd_parse, "summarize a KTAP/TAP log; write JUnit, JSON, KTAP reports" },
 	{ "run", cmd_run, "boot a kernel, run its tests, report (kscope run --help)" },
 };

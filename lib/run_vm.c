@@ -41,6 +41,8 @@ static void on_line(struct ks_chan *ch, const struct ks_chan_line *l, void *data
 			(unsigned long long)(t % RUN_SEC / 1000), l->flags & KS_CHAN_PARTIAL ? '+' : ' ',
 			(int)l->len, l->text);
 	run_seg_line(v->run, v, l->text, l->len, l->ts_ns);
+	if (v->run->o.on_line)
+		v->run->o.on_line(v->num, l, v->run->o.line_data);
 }
 
 static void on_vm_event(struct ks_vm *vm, const char *event, void *data)

@@ -10,6 +10,7 @@ pkgs=(
   libjansson-dev                           # QMP (JSON)
   libelf-dev                               # symbols from ELF files
   libcapstone-dev                          # disassembly: magic, syscall and sysret sites
+  libmicrohttpd-dev                        # the dashboard's HTTP server
   libxml2-utils                            # xmllint: the JUnit reports are checked against tests/data/junit.xsd
 )
 

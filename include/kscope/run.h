@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <kscope/chan.h>
 #include <kscope/error.h>
 #include <kscope/loop.h>
 #include <kscope/vmspec.h>
@@ -85,6 +86,10 @@ struct ks_run_event {
 
 typedef void (*ks_run_event_cb)(const struct ks_run_event *ev, void *data);
 
+/* Called with each line of VM vm's console (COM1) as it comes (line is valid for the call
+ * only), on every boot of that VM. */
+typedef void (*ks_run_line_cb)(unsigned vm, const struct ks_chan_line *line, void *data);
+
 /* Options; ks_run_opts_init() sets the defaults noted here. */
 struct ks_run_opts {
 	const struct ks_vmspec *spec;   /* the VM and its kernel (copied; required) */
@@ -103,6 +108,8 @@ struct ks_run_opts {
 	const char *rundir_base;        /* NULL: ks_vm_rundir_base() */
 	ks_run_event_cb on_event;       /* NULL: none */
 	void *event_data;
+	ks_run_line_cb on_line;         /* NULL: none */
+	void *line_data;
 };
 
 /* Fills o with the defaults above. */
