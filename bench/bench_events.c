@@ -97,7 +97,7 @@ static void on_event(struct ks_monitor *m, const struct ks_event *ev, enum ks_ev
 }
 
 /* Attaches a monitor with one rule. Returns the time ks_monitor_new() took, in ms. */
-static double attach(struct run *r, const char *rule)
+static double attach_opts(struct run *r, const char *rule, bool no_emulation)
 {
 	struct ks_error err = { 0 };
 	struct ks_monitor_opts mo;
@@ -109,12 +109,18 @@ static double attach(struct run *r, const char *rule)
 	if (ks_evrules_add_on(r->rules, rule, &err) < 0)
 		die("rule", &err);
 	ks_monitor_opts_init(&mo);
+	mo.no_emulation = no_emulation;
 	mo.on_event = on_event;
 	mo.event_data = r;
 	uint64_t t0 = ks_loop_now_ns();
 	if (!(r->m = ks_monitor_new(r->loop, r->vm, r->g, r->mem, syms, r->rules, &mo, &err)))
 		die("monitor", &err);
 	return (double)(ks_loop_now_ns() - t0) / 1e6;
+}
+
+static double attach(struct run *r, const char *rule)
+{
+	return attach_opts(r, rule, false);
 }
 
 static void finish(struct run *r)
@@ -190,64 +196,95 @@ static size_t floor_rt(ks_gva_t site, double *us, size_t n)
 	return n;
 }
 
+/* One way to watch the loop: a rule, and whether the monitor may emulate. */
+struct way {
+	const char *label;
+	char rule[64];
+	bool no_emulation;
+	double *us;           /* round trips of all rounds */
+	size_t n;
+	double per_s;         /* events per second, mean of the rounds */
+	uint64_t emulated, stepped;
+};
+
 /* One event per pass of the loop: the time from one stop to the next is one round trip. */
-static size_t monitor_rt(const char *rule, double *us, size_t max, double *per_s)
+static void monitor_rt(struct way *w, size_t max, int rounds)
 {
+	struct ks_monitor_stats st;
 	struct run r;
 	size_t n = 0;
 
 	boot(&r, MESSAGES, "2");
-	attach(&r, rule);
+	attach_opts(&r, w->rule, w->no_emulation);
 	run_to_exit(&r);
 	if (r.nstops < 2)
 		die("too few events", NULL);
 	for (size_t i = 1; i < r.nstops && n < max; i++)
-		us[n++] = (double)(r.stops[i] - r.stops[i - 1]) / 1e3;
-	*per_s = (double)(r.nstops - 1) * 1e9 / (double)(r.stops[r.nstops - 1] - r.stops[0]);
+		w->us[w->n + n++] = (double)(r.stops[i] - r.stops[i - 1]) / 1e3;
+	w->n += n;
+	w->per_s += (double)(r.nstops - 1) * 1e9 /
+		    (double)(r.stops[r.nstops - 1] - r.stops[0]) / rounds;
+	ks_monitor_stats(r.m, &st);
+	w->emulated += st.emulated;
+	w->stepped += st.stepped;
 	finish(&r);
-	return n;
+}
+
+static void print_row(const char *label, double *v, size_t n, double f50, double f99)
+{
+	double m50 = quantile(v, n, 0.5), m99 = quantile(v, n, 0.99);
+
+	printf("%-52s %8.1f %8.1f %8.2f %8.2f\n", label, m50, m99, m50 / f50, m99 / f99);
 }
 
 static void round_trips(int rounds)
 {
-	enum { N = 999 };
-	size_t nf = 0, nm = 0, nb = 0;
-	double *fl = calloc((size_t)rounds * N, sizeof(double));
-	double *mag = calloc((size_t)rounds * N, sizeof(double));
-	double *brk = calloc((size_t)rounds * N, sizeof(double));
-	double rate = 0, rate_brk = 0, r1, r2;
+	enum { N = 999, NWAYS = 4 };
 	ks_gva_t site = loop_site();
-	char rule[64];
+	/* The loop is `xchg %bx,%bx; add $1,%rdi; cmp; jne`: a breakpoint on the magic
+	 * instruction's address is passed as a nop, one on the add writes RDI and EFLAGS. */
+	struct way ways[NWAYS] = {
+		{ .label = "magic event (RIP moved past the site)" },
+		{ .label = "breakpoint, nop emulated (xchg %bx,%bx)" },
+		{ .label = "breakpoint, add emulated (RDI, EFLAGS written)" },
+		{ .label = "breakpoint, single step (emulation off)", .no_emulation = true },
+	};
+	double *fl = calloc((size_t)rounds * N, sizeof(double));
+	size_t nf = 0;
 
-	if (!fl || !mag || !brk)
+	snprintf(ways[0].rule, sizeof(ways[0].rule), "magic:0x101");
+	snprintf(ways[1].rule, sizeof(ways[1].rule), "break:0x%llx", (unsigned long long)site);
+	snprintf(ways[2].rule, sizeof(ways[2].rule), "break:0x%llx",
+		 (unsigned long long)site + 3);
+	snprintf(ways[3].rule, sizeof(ways[3].rule), "break:0x%llx", (unsigned long long)site);
+	for (int k = 0; k < NWAYS; k++)
+		if (!(ways[k].us = calloc((size_t)rounds * N, sizeof(double))))
+			die("memory", NULL);
+	if (!fl)
 		die("memory", NULL);
-	snprintf(rule, sizeof(rule), "break:0x%llx", (unsigned long long)site);
-	/* Rounds alternate, so that the machine's noise hits all three alike. */
+	/* Rounds alternate, so that the machine's noise hits all of them alike. */
 	for (int i = 0; i < rounds; i++) {
 		nf += floor_rt(site, fl + nf, N);
-		nm += monitor_rt("magic:0x101", mag + nm, N, &r1);
-		nb += monitor_rt(rule, brk + nb, N, &r2);
-		rate += r1 / rounds;
-		rate_brk += r2 / rounds;
+		for (int k = 0; k < NWAYS; k++)
+			monitor_rt(&ways[k], N, rounds);
 	}
 	double f50 = quantile(fl, nf, 0.5), f99 = quantile(fl, nf, 0.99);
-	double m50 = quantile(mag, nm, 0.5), m99 = quantile(mag, nm, 0.99);
-	double b50 = quantile(brk, nb, 0.5), b99 = quantile(brk, nb, 0.99);
 
 	printf("one event's round trip: stop, registers, host callback, continue (us), "
 	       "%d rounds of %d\n", rounds, N);
-	printf("%-44s %8s %8s %8s %8s\n", "", "median", "p99", "x floor", "p99 x");
-	printf("%-44s %8.1f %8.1f %8s %8s\n", "floor: bare gdbstub stop and continue", f50, f99,
+	printf("%-52s %8s %8s %8s %8s\n", "", "median", "p99", "x floor", "p99 x");
+	printf("%-52s %8.1f %8.1f %8s %8s\n", "floor: bare gdbstub stop and continue", f50, f99,
 	       "1.00", "1.00");
-	printf("%-44s %8.1f %8.1f %8.2f %8.2f\n", "magic event (RIP moved past the site)", m50,
-	       m99, m50 / f50, m99 / f99);
-	printf("%-44s %8.1f %8.1f %8.2f %8.2f\n", "breakpoint event (a step past the site)",
-	       b50, b99, b50 / f50, b99 / f99);
-	printf("magic messages per second (%s, magic rule): %.0f\n", MESSAGES, rate);
-	printf("breakpoint events per second on the same site: %.0f\n\n", rate_brk);
+	for (int k = 0; k < NWAYS; k++)
+		print_row(ways[k].label, ways[k].us, ways[k].n, f50, f99);
+	for (int k = 0; k < NWAYS; k++) {
+		printf("%s: %.0f events/s, sites emulated %llu, stepped %llu\n", ways[k].label,
+		       ways[k].per_s, (unsigned long long)ways[k].emulated,
+		       (unsigned long long)ways[k].stepped);
+		free(ways[k].us);
+	}
+	printf("\n");
 	free(fl);
-	free(mag);
-	free(brk);
 }
 
 /* Boot to exit of the default suites, without a monitor and with one breakpoint armed on a

@@ -18,13 +18,14 @@
 #define RECENT 64           /* event lines kept to name the one a pause came at */
 
 static const struct ins_cmd events_cmd = {
-	"events", "NAME [--trace SPEC]... [--pause-on SPEC]... [--on SPEC=ACTION]... [--json]",
+	"events", "NAME [--trace SPEC]... [--pause-on SPEC]... [--on SPEC=ACTION]... [--json] "
+	"[--passive]",
 	"", NULL, 1, 1,
 };
 
 static const char help[] =
 "usage: kscope events NAME [--trace SPEC]... [--pause-on SPEC]... [--on SPEC=ACTION]...\n"
-"                          [--json] [--resume] [--syscall-entry SYMBOL]\n"
+"                          [--json] [--resume] [--passive] [--syscall-entry SYMBOL]\n"
 "\n"
 "Streams the events of VM NAME that the rules select, one line each, until the VM ends or\n"
 "Ctrl-C. The VM's supervisor arms only what the rules need (breakpoints on the kernel's\n"
@@ -39,6 +40,11 @@ static const char help[] =
 "                         the last events) or stop (destroy the VM); SPEC alone is log\n"
 "  --resume               run the VM once armed, also when it was paused (start it with\n"
 "                         kscope vm start --paused to watch from its first instruction)\n"
+"  --passive              interrupts and exceptions from QEMU's -d int trace instead of\n"
+"                         breakpoints: every vector, no breakpoint, but without the vCPU\n"
+"                         that took them (shown as -) and a little after the fact (a pause\n"
+"                         stops the VM then, not at the handler). The VM must have been\n"
+"                         started with kscope vm start --trace-interrupts (TCG)\n"
 "  --syscall-entry SYMBOL the kernel's syscall entry, when it cannot be found\n"
 "  --json                 JSON Lines: each event as an object (schema in docs/events.md),\n"
 "                         each dump as {\"dump\": {...}}\n"
@@ -62,13 +68,13 @@ static const char help[] =
 "one paused by a rule runs on.\n"
 "\n"
 "Exit status: 0 the VM ended or Ctrl-C, 1 the operation failed, 2 bad usage (a malformed\n"
-"spec, rules the VM's accelerator cannot serve).\n";
+"spec, rules the VM's accelerator cannot serve, --passive on a VM without the trace).\n";
 
 struct events_args {
 	const char *name;
 	const char *trace[MAX_SPECS], *pause_on[MAX_SPECS], *on[MAX_SPECS];
 	size_t ntrace, npause, non;
-	bool json, resume;
+	bool json, resume, passive;
 	const char *entry;
 };
 
@@ -126,8 +132,8 @@ static int option(struct events_args *a, int argc, char **argv, int *i)
 		fputs(help, stdout);
 		return -1;
 	}
-	if (!strcmp(arg, "--json") || !strcmp(arg, "--resume")) {
-		*(arg[2] == 'j' ? &a->json : &a->resume) = true;
+	if (!strcmp(arg, "--json") || !strcmp(arg, "--resume") || !strcmp(arg, "--passive")) {
+		*(arg[2] == 'j' ? &a->json : arg[2] == 'r' ? &a->resume : &a->passive) = true;
 		return 0;
 	}
 	if (is_opt(arg, "--trace"))
@@ -340,11 +346,11 @@ static int request(const struct events_args *a, struct ks_ctl_client *c)
 	struct ks_error err = { 0 };
 	json_t *r = NULL, *detail;
 	const char *state, *caret;
-	json_t *req = json_pack("{s:s,s:o,s:o,s:o,s:b,s:s?}", "cmd", "events",
+	json_t *req = json_pack("{s:s,s:o,s:o,s:o,s:b,s:b,s:s?}", "cmd", "events",
 				"trace", spec_array(a->trace, a->ntrace),
 				"pause_on", spec_array(a->pause_on, a->npause),
 				"on", spec_array(a->on, a->non), "resume", a->resume,
-				"syscall_entry", a->entry);
+				"passive", a->passive, "syscall_entry", a->entry);
 	int rc = ks_ctl_call(c, req, &r, ARM_NS, &err);
 
 	if (rc == -EINTR && interrupted)
@@ -364,6 +370,10 @@ static int request(const struct events_args *a, struct ks_ctl_client *c)
 	fprintf(stderr, "kscope events: watching VM '%s' (%s, %s): %s\n", a->name,
 		json_string_value(json_object_get(r, "accel")), state,
 		json_string_value(json_object_get(r, "armed")));
+	if (a->passive)
+		fprintf(stderr, "kscope events: passive: interrupts and exceptions come from QEMU's "
+			"-d int trace as it is written, without the vCPU that took them (shown as "
+			"-, null in JSON)\n");
 	if (state && !strcmp(state, "paused"))
 		fprintf(stderr, "kscope events: the VM is paused; kscope vm resume %s runs it\n",
 			a->name);

@@ -16,10 +16,13 @@
 #define CONNECT_STARTING_NS (15 * SEC)
 
 struct vm_flags vm_flags;
+const char *vm_trace_interrupts;  /* vm start --trace-interrupts */
 
 static const struct vm_opt start_opts[] = {
 	{ "paused", NULL, "leave the vCPUs stopped before their first instruction",
 	  &vm_flags.paused },
+	{ "trace-interrupts", NULL, "QEMU logs every interrupt and exception, for events "
+	  "--passive (TCG)", &vm_trace_interrupts },
 	{ "symbols", "FILE", "kernel symbols from FILE (ELF or System.map) for kscope peek, "
 	  "vtop, sym...", &vm_flags.symbols },
 	{ NULL, NULL, NULL, NULL },
@@ -45,7 +48,8 @@ static const struct vm_opt console_opts[] = {
 };
 
 static const struct vm_cmd vm_cmds[] = {
-	{ "start", "NAME [SPEC FLAGS | --config FILE] [--paused] [--symbols FILE]",
+	{ "start", "NAME [SPEC FLAGS | --config FILE] [--paused] [--trace-interrupts] "
+	  "[--symbols FILE]",
 	  "Starts a VM that keeps running, owned by a supervisor process, until it is "
 	  "destroyed\nor ends by itself.", true, start_opts, vm_cmd_start },
 	{ "run", "NAME [SPEC FLAGS | --config FILE] [--timeout S] [--symbols FILE]",

@@ -20,6 +20,8 @@
 #define SEC 1000000000ll
 #define REPORT_TIMEOUT_MS (120 * 1000)  /* a KVM probe and QEMU's start, with room to spare */
 
+extern const char *vm_trace_interrupts;  /* --trace-interrupts (cmd_vm.c's option table) */
+
 /* Signals become bytes on a pipe, handled by the loop: the VM is destroyed cleanly. */
 static struct ks_supervisor *sig_sup;
 static int sig_pending;
@@ -126,6 +128,7 @@ static void daemon_main(const char *name, struct ks_vmspec *spec, int report_fd)
 	ks_supervisor_opts_init(&o);
 	o.vm.name = name;
 	o.vm.paused = vm_flags.paused != NULL;
+	o.vm.log_items = vm_trace_interrupts ? "int" : NULL;
 	o.log = stderr;
 	o.symbols = vm_flags.symbols;
 	if (!(sig_sup = ks_supervisor_new(loop, spec, &o, &err))) {
@@ -219,6 +222,20 @@ static int spawn_daemon(const struct vm_cmd *cmd, const char *name, struct ks_vm
 	return status;
 }
 
+/* The -d int trace exists under TCG only: refused before anything starts. The choice of
+ * accelerator is cached, so the daemon forked next does not probe KVM again. */
+static int check_trace(const struct vm_cmd *cmd, const struct ks_vmspec *spec)
+{
+	const char *why = NULL;
+
+	if (!vm_trace_interrupts || ks_vm_pick_accel(spec, &why) != KS_ACCEL_KVM)
+		return 0;
+	fprintf(stderr, "kscope vm %s: --trace-interrupts: QEMU writes the -d int trace under "
+		"TCG only, and this VM would run under KVM%s%s%s; add --accel tcg\n", cmd->name,
+		why ? " (" : "", why ? why : "", why ? ")" : "");
+	return 2;
+}
+
 int vm_cmd_start(const struct vm_cmd *cmd, int argc, char **argv)
 {
 	struct ks_vmspec *spec = NULL;
@@ -229,7 +246,7 @@ int vm_cmd_start(const struct vm_cmd *cmd, int argc, char **argv)
 		vm_usage(cmd, stdout);
 	if (rc != 0 || a.help)
 		goto out;
-	if ((rc = claim_name(cmd, a.pos[0], 1)) != 0)
+	if ((rc = check_trace(cmd, spec)) != 0 || (rc = claim_name(cmd, a.pos[0], 1)) != 0)
 		goto out;
 	fflush(NULL);
 	rc = spawn_daemon(cmd, a.pos[0], spec);

@@ -585,6 +585,37 @@ fail:
 	return NULL;
 }
 
+/* The offset just past the last newline before end, or 0 when there is none. */
+static off_t after_last_line(int fd, off_t end, char *buf)
+{
+	while (end > 0) {
+		off_t from = end > (off_t)READ_CHUNK ? end - (off_t)READ_CHUNK : 0;
+		ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+
+		if (n <= 0)
+			return 0;
+		for (ssize_t i = n; i-- > 0;)
+			if (buf[i] == '\n')
+				return from + i + 1;
+		end = from;
+	}
+	return 0;
+}
+
+int ks_dtrace_follow_skip(struct ks_dtrace_follow *f)
+{
+	struct stat st;
+	int rc;
+
+	if (f->fd < 0 && (rc = open_file(f)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	f->off = after_last_line(f->fd, st.st_size, f->buf);
+	ks_dtrace_reset(f->t);
+	return 0;
+}
+
 struct ks_dtrace *ks_dtrace_follow_parser(struct ks_dtrace_follow *f)
 {
 	return f->t;

@@ -194,7 +194,10 @@ static void handle_packet(struct ks_gdb *g)
 	char show[KS_GDB_SHOW];
 	struct ks_gdb_packet t;
 
-	if (g->acks)
+	/* The reply to a write sent without waiting comes once the VM may run again, and any
+	 * byte sent to a running VM stops it: QEMU's system-mode stub never waits for the ack,
+	 * and our next packet's '$' ends its wait for one anyway. */
+	if (g->acks && (stop || g->stale || !g->unanswered))
 		ks_gdb_send_raw(g, "+", 1);
 	if (stop && g->in.data[0] != 'O' && g->req_pending && !g->req_done && g->req_wants_stop) {
 		take_stop(g, true);
@@ -204,6 +207,14 @@ static void handle_packet(struct ks_gdb *g)
 	} else if (g->stale) {
 		g->stale--;
 		ks_gdb_remark(g, "dropped the late reply to a request that timed out");
+		return;
+	} else if (g->unanswered) {
+		g->unanswered--;
+		if (g->in.len != 2 || memcmp(g->in.data, "OK", 2)) {
+			g->lost_writes++;
+			ks_gdb_remark(g, "the stub refused a write sent without waiting: %s",
+				      ks_gdb_excerpt(g->in.data, g->in.len, show, sizeof(show)));
+		}
 		return;
 	} else if (!g->req_pending || g->req_done) {
 		ks_gdb_remark(g, "dropped a packet nothing asked for: %s",

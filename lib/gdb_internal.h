@@ -135,6 +135,8 @@ struct ks_gdb {
 	int selected;                  /* vCPU of the last Hg, -1 if unknown */
 	bool req_pending, req_done, req_wants_stop;
 	unsigned stale;                /* replies still due to requests that timed out */
+	unsigned unanswered;           /* replies still due to writes sent without waiting */
+	uint64_t lost_writes;          /* of those, replies that were not "OK" */
 	struct ks_gdb_packet in;       /* the unit being handled */
 	struct ks_gdb_packet reply;    /* the reply to the request in flight */
 	enum ks_gdb_run_state state;

@@ -391,3 +391,58 @@ int ks_gdb_write_reg_u64(struct ks_gdb *g, unsigned vcpu, enum ks_x86_reg reg,
 	store_le(raw, regs[reg].size, value);
 	return ks_gdb_write_reg(g, vcpu, reg, raw, regs[reg].size, err);
 }
+
+/* ---- register writes and a continue in one go ---- */
+
+/* Queues "P<reg>=<value>" without waiting for its reply. */
+static int send_write(struct ks_gdb *g, const struct ks_gdb_reg_write *w, struct ks_error *err)
+{
+	uint8_t raw[8];
+	char cmd[48];
+	int n, r;
+
+	if ((unsigned)w->reg >= KS_X86_NREGS || regs[w->reg].size > 8)
+		return ks_error_set(err, -EINVAL, "gdb: register %u is not an integer", w->reg);
+	store_le(raw, regs[w->reg].size, w->value);
+	n = snprintf(cmd, sizeof(cmd), "P%x=", (unsigned)w->reg);
+	ks_gdb_hex_encode(raw, regs[w->reg].size, cmd + n);
+	n += 2 * (int)regs[w->reg].size;
+	if ((r = ks_gdb_send_packet(g, cmd, (size_t)n)) < 0)
+		return ks_error_set(err, r, "gdb: %.*s: %s", n, cmd, strerror(-r));
+	g->unanswered++;
+	return 0;
+}
+
+int ks_gdb_continue_at(struct ks_gdb *g, ks_gva_t pc, const struct ks_gdb_reg_write *w,
+		       size_t n, struct ks_error *err)
+{
+	char cmd[32];
+	int r;
+
+	if (!g->connected)
+		return ks_gdb_not_connected(g, "c", err);
+	if (g->state != KS_GDB_STOPPED || g->req_pending)
+		return ks_error_set(err, -EBUSY, "gdb: c: the target is not stopped");
+	if (g->last_stop.vcpu < 0)
+		return ks_error_set(err, -ESRCH, "gdb: c: the last stop named no vCPU");
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned)w[i].reg >= KS_X86_NREGS || regs[w[i].reg].size > 8)
+			return ks_error_set(err, -EINVAL, "gdb: register %u is not an integer",
+					    w[i].reg);
+	/* P writes the registers of the Hg thread: the stopping vCPU, as for "c ADDR". */
+	if (n && (r = ks_gdb_select_vcpu(g, (unsigned)g->last_stop.vcpu, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if ((r = send_write(g, &w[i], err)) < 0)
+			return r;
+	snprintf(cmd, sizeof(cmd), "c%" PRIx64, pc);
+	if ((r = ks_gdb_send_packet(g, cmd, strlen(cmd))) < 0)
+		return ks_error_set(err, r, "gdb: %s: %s", cmd, strerror(-r));
+	g->state = KS_GDB_RUNNING;
+	return 0;
+}
+
+uint64_t ks_gdb_lost_writes(const struct ks_gdb *g)
+{
+	return g->lost_writes;
+}

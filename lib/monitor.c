@@ -1,4 +1,4 @@
-/* monitor.c: the event monitor's life, its stream of events, and the actions rules ask for. */
+/* monitor.c: the event monitor's life, its stream of events, the actions rules ask for, and getting past its sites. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <kscope/qmp.h>
 #include <kscope/vm.h>
 
-#include "gdb_internal.h"
 #include "monitor_internal.h"
 
 void ks_monitor_opts_init(struct ks_monitor_opts *o)
@@ -98,28 +97,15 @@ size_t ks_monitor_history(const struct ks_monitor *m, struct ks_event *out, size
 
 /* ---- run control ---- */
 
-/*
- * Continues every vCPU, the one that stopped last at pc: QEMU's "c ADDR" sets the RIP of its
- * continue thread, which every stop makes the stopping vCPU, and resumes all in one packet,
- * where a register write would first cost a round trip. (The client has no call for it: it
- * is sent as ks_gdb_continue() sends vCont;c.)
- */
+/* Continues every vCPU, the one that stopped last at pc (one packet: "c ADDR"). */
 static int continue_at(struct ks_monitor *m, ks_gva_t pc, struct ks_error *err)
 {
-	struct ks_gdb *g = m->g;
-	char cmd[32];
 	int r;
 
-	if (!g->connected || g->state != KS_GDB_STOPPED || g->req_pending)
-		return ks_error_set(err, -EBUSY, "gdb: c: the target is not stopped");
-	snprintf(cmd, sizeof(cmd), "c%llx", (unsigned long long)pc);
 	m->own_resumes++;
-	if ((r = ks_gdb_send_packet(g, cmd, strlen(cmd))) < 0) {
+	if ((r = ks_gdb_continue_at(m->g, pc, NULL, 0, err)) < 0)
 		m->own_resumes--;
-		return ks_error_set(err, r, "gdb: %s: %s", cmd, strerror(-r));
-	}
-	g->state = KS_GDB_RUNNING;
-	return 0;
+	return r;
 }
 
 /* True when "c ADDR" moves the vCPU to skip: the last stop was its own. */
@@ -128,6 +114,141 @@ static bool can_continue_at(const struct ks_monitor *m)
 	const struct ks_gdb_stop *last = ks_gdb_last_stop(m->g);
 
 	return m->skip && m->skip_len && last && last->vcpu == (int)m->skip_vcpu;
+}
+
+/*
+ * True when the vCPU runs 64-bit code: it is in long mode and at a handler or syscall entry
+ * (the CPU enters those in 64-bit mode), or at an address above 4 GiB, which QEMU's gdbstub
+ * reports only for a vCPU in 64-bit mode (it cuts RIP to 32 bits in the others).
+ */
+static bool runs_64bit(const struct ks_monitor *m, const struct ks_x86_regs *r)
+{
+	if (!(r->efer & KS_X86_EFER_LMA))
+		return false;
+	return (r->rip >> 32) != 0 || (m->skip_roles & (ROLE_HANDLER | ROLE_SYSCALL));
+}
+
+/* Decodes the instruction at the site: at most 15 bytes, not past its 4 KiB page (a fetch
+ * from the next one could fault where the host's read would not). */
+static int plan(struct ks_monitor *m, struct ks_mon_emul *e)
+{
+	const struct ks_x86_regs *r = &m->skip_regs;
+	size_t n = 0x1000 - (r->rip & 0xfff);
+	uint8_t code[15];
+	ks_gpa_t gpa;
+	int rc;
+
+	if (n > sizeof(code))
+		n = sizeof(code);
+	if ((rc = ks_mon_emul_access(m->mem, r, r->rip, n, false, &gpa)) < 0 ||
+	    (rc = ks_mem_read(m->mem, gpa, code, n, NULL)) < 0)
+		return rc;
+	return ks_mon_emulate(m->x86, code, n, r, runs_64bit(m, r), e);
+}
+
+static bool overlaps(ks_gva_t a, size_t alen, ks_gva_t b, size_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* The push's memory: where the vCPU could write it, and nothing would notice the store
+ * but the guest's own reads (a watchpoint, the guest's data breakpoints). */
+static bool store_ok(struct ks_monitor *m, const struct ks_mon_emul *e, ks_gpa_t *gpa)
+{
+	if (!m->dr7_known)
+		return false;
+	for (size_t i = 0; i < m->nwps; i++)
+		if (m->wps[i].armed && overlaps(e->store_gva, 8, m->wps[i].addr, m->wps[i].len))
+			return false;
+	return ks_mon_emul_access(m->mem, &m->skip_regs, e->store_gva, 8, true, gpa) == 0;
+}
+
+static int write_store(struct ks_monitor *m, const struct ks_mon_emul *e, ks_gpa_t gpa,
+		       struct ks_error *err)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(e->store_value >> (8 * i));
+	if (ks_mem_is_mapped(m->mem))
+		return ks_mem_write(m->mem, gpa, b, sizeof(b), err);
+	return ks_gdb_write_virt(m->g, m->skip_vcpu, e->store_gva, b, sizeof(b), err);
+}
+
+/* Writes the registers one request each, learning that the stub takes them; on a refusal
+ * puts back those written, so that a step starts from where the vCPU stopped. */
+static int write_regs_waiting(struct ks_monitor *m, const struct ks_mon_emul *e)
+{
+	struct ks_error err = { 0 };
+	size_t i;
+
+	for (i = 0; i < e->nregs; i++) {
+		if (ks_gdb_write_reg_u64(m->g, m->skip_vcpu, e->regs[i].reg, e->regs[i].value,
+					 &err) < 0)
+			break;
+		m->p_ok |= 1ull << e->regs[i].reg;
+	}
+	if (i == e->nregs)
+		return 0;
+	mon_warn(m, "emulating %s: %s; stepping instead", e->what, err.msg);
+	while (i-- > 0)
+		ks_gdb_write_reg_u64(m->g, m->skip_vcpu, e->regs[i].reg,
+				     ks_mon_emul_reg(&m->skip_regs, e->regs[i].reg), NULL);
+	return -EIO;
+}
+
+bool mon_wants_dr7(const struct ks_monitor *m)
+{
+	if (m->o.no_emulation)
+		return false;
+	/* Magic sites are passed without emulation. */
+	for (size_t i = 0; i < m->nbps; i++)
+		if (m->bps[i].roles & ~(unsigned)ROLE_MAGIC)
+			return true;
+	return false;
+}
+
+/* Whether the site may be passed by emulation at all. */
+static bool can_emulate(const struct ks_monitor *m)
+{
+	const struct ks_gdb_stop *last = ks_gdb_last_stop(m->g);
+
+	/* "c ADDR" moves the vCPU that stopped last; a hold since the stop may have changed
+	 * what the registers read then say; the guest's own breakpoints would see the step. */
+	return m->skip && !m->skip_len && m->skip_fresh && !m->o.no_emulation && m->x86 &&
+	       !m->dr7_armed && last && last->vcpu == (int)m->skip_vcpu;
+}
+
+/* Gets the vCPU held at a site past it by emulating the instruction there, and continues the
+ * VM. Returns 1 when the VM runs on, 0 when the instruction must be stepped instead (nothing
+ * changed), or the error of continuing. */
+static int emulate_site(struct ks_monitor *m, struct ks_error *err)
+{
+	struct ks_mon_emul e;
+	ks_gpa_t gpa = 0;
+	bool waiting = false;
+	int r;
+
+	if (!can_emulate(m) || plan(m, &e) < 0 || (e.store && !store_ok(m, &e, &gpa)))
+		return 0;
+	/* A stub not yet known to take a register gets it in a request of its own first. */
+	for (size_t i = 0; i < e.nregs; i++)
+		waiting |= !(m->p_ok >> e.regs[i].reg & 1);
+	/* The store first: a step after a failed register write stores the same again. */
+	if (e.store && write_store(m, &e, gpa, NULL) < 0)
+		return 0;
+	if (waiting && write_regs_waiting(m, &e) < 0)
+		return 0;
+	m->skip = false;
+	m->own_resumes++;
+	r = ks_gdb_continue_at(m->g, m->skip_rip + e.len, waiting ? NULL : e.regs,
+			       waiting ? 0 : e.nregs, err);
+	if (r < 0) {
+		m->own_resumes--;
+		return r;
+	}
+	m->st.emulated++;
+	return 1;
 }
 
 /* Gets the vCPU that stopped at a site past it; a step may bring a watchpoint's event. */
@@ -142,6 +263,7 @@ static int skip_site(struct ks_monitor *m, struct ks_error *err)
 					    m->skip_rip + m->skip_len, err);
 	if ((r = mon_step(m, m->skip_vcpu, &st, err)) < 0)
 		return r;
+	m->st.stepped++;
 	if (st.kind == KS_GDB_STOP_SIGNAL && st.watch != KS_GDB_WATCH_NONE) {
 		m->stop = st;
 		m->busy++;
@@ -211,10 +333,15 @@ int mon_settle(struct ks_monitor *m, struct ks_error *err)
 		}
 		/* Busy: what runs meanwhile (a pause asked for) waits for this loop. */
 		m->busy++;
-		r = m->skip ? skip_site(m, err) : 0;
+		r = m->skip ? emulate_site(m, err) : 0;
+		if (r == 0 && m->skip)
+			r = skip_site(m, err);
 		m->busy--;
-		if (r < 0)
+		if (r != 0) {
+			/* Emulated (the VM runs on already), or an error. */
+			r = r > 0 ? 0 : r;
 			break;
+		}
 		/* Getting past the site may have made events of its own, even a new site. */
 		if (m->want_stop || m->want_dump || m->want_pause || m->skip)
 			continue;
@@ -235,6 +362,8 @@ int ks_monitor_resume(struct ks_monitor *m, struct ks_error *err)
 				    "cannot run again");
 	m->started = true;
 	m->paused = false;
+	/* Held: what the registers said at the stop may have changed since. */
+	m->skip_fresh = false;
 	if (ks_gdb_state(m->g) != KS_GDB_STOPPED || m->busy)
 		return 0;
 	if (m->want.vectors[0] | m->want.vectors[1] | m->want.vectors[2] | m->want.vectors[3]) {
@@ -242,6 +371,11 @@ int ks_monitor_resume(struct ks_monitor *m, struct ks_error *err)
 		m->busy++;
 		if (mon_idt_refresh(m, &e) < 0)
 			mon_warn(m, "IDT: %s", e.msg);
+		m->busy--;
+	} else if (mon_wants_dr7(m)) {
+		/* The guest may have set its debug registers while it ran. */
+		m->busy++;
+		mon_dr7_refresh(m, NULL);
 		m->busy--;
 	}
 	return mon_settle(m, err);
@@ -343,6 +477,8 @@ static int alloc_state(struct ks_monitor *m, struct ks_error *err)
 		return err ? err->code : -ENOMEM;
 	if (!(m->vt = ks_vtop_new(m->mem, err)))
 		return err ? err->code : -ENOMEM;
+	if (!(m->x86 = ks_mon_x86_new()))
+		return ks_error_set(err, -ENOMEM, "out of memory for the x86 decoder");
 	m->nvcpus = ks_gdb_vcpu_count(m->g);
 	m->hist_cap = m->o.history ? m->o.history : 1;
 	m->hist = calloc(m->hist_cap, sizeof(*m->hist));
@@ -425,6 +561,7 @@ void ks_monitor_free(struct ks_monitor *m)
 		ks_qmp_cancel(m->qmp_stop_q, m->qmp_stop_id);
 	mon_test_free(m);
 	ks_sites_free(m->sites);
+	ks_mon_x86_free(m->x86);
 	ks_vtop_free(m->vt);
 	ks_mem_free(m->own_mem);
 	free(m->hist);

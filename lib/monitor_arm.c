@@ -404,6 +404,9 @@ int mon_arm_static(struct ks_monitor *m, struct ks_error *err)
 		return r;
 	if (any_vector(m->want.vectors) && (r = mon_idt_refresh(m, err)) < 0)
 		return r;
+	/* Without it pushes are stepped: not worth failing for. */
+	if (!any_vector(m->want.vectors) && mon_wants_dr7(m))
+		mon_dr7_refresh(m, NULL);
 	return arm_collected(m, err);
 }
 
@@ -445,7 +448,8 @@ int ks_monitor_describe(const struct ks_monitor *m, char *buf, size_t size)
 		    m->nchans);
 	if (m->want.vm)
 		PUT("%s: QMP events; ", rule_named(m, KS_EV_VM, KS_EV_VM, "vm"));
-	PUT("%s", m->kvm ? "KVM: hardware breakpoints" : "TCG: software breakpoints");
+	PUT("%s", !m->nbps && !m->nwps ? "no breakpoints" :
+	    m->kvm ? "KVM: hardware breakpoints" : "TCG: software breakpoints");
 #undef PUT
 	return snprintf(buf, size, "%s", tmp);
 }

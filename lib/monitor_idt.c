@@ -97,6 +97,11 @@ static void take_field(struct ks_mon_hmp_cpu *c, const char *name, size_t len, c
 		c->halted = hex_at(s, &v) && v;
 		return;
 	}
+	if (len == 3 && !memcmp(name, "DR7", 3)) {
+		if (hex_at(s, &v))
+			c->dr7 = v;
+		return;
+	}
 	for (size_t i = 0; i < sizeof(hmp_regs) / sizeof(*hmp_regs); i++) {
 		const struct hmp_reg *d = &hmp_regs[i];
 
@@ -246,26 +251,61 @@ static int apply(struct ks_monitor *m, const struct hmap *hm, struct ks_error *e
 	return r;
 }
 
-int mon_idt_refresh(struct ks_monitor *m, struct ks_error *err)
+/*
+ * Every vCPU's registers from HMP into cpus (max of them); notes whether the guest has debug
+ * registers enabled, which would see what an emulated instruction does not do. Returns how
+ * many vCPUs it found, or -errno with err filled.
+ */
+static int read_cpus(struct ks_monitor *m, struct ks_mon_hmp_cpu *cpus, size_t max,
+		     struct ks_error *err)
 {
 	struct ks_qmp *q = ks_vm_qmp(m->vm);
+	char *out = NULL;
+	int r, n;
+
+	/* Unknown until read: a failed read leaves pushes to the CPU. */
+	m->dr7_known = false;
+	if (!q)
+		return ks_error_set(err, -ENOTCONN, "the VM has ended");
+	if ((r = ks_qmp_hmp(q, "info registers -a", &out, HMP_TIMEOUT_NS, err)) < 0)
+		return r;
+	n = ks_mon_parse_hmp_regs(out, cpus, max);
+	free(out);
+	if (n < 0)
+		return ks_error_set(err, -EPROTO, "no registers in HMP's answer");
+	m->dr7_known = true;
+	m->dr7_armed = false;
+	for (int i = 0; i < n; i++)
+		m->dr7_armed |= (cpus[i].dr7 & 0xff) != 0;
+	return n;
+}
+
+int mon_dr7_refresh(struct ks_monitor *m, struct ks_error *err)
+{
+	size_t max = m->nvcpus ? m->nvcpus : 1;
+	struct ks_mon_hmp_cpu *cpus = calloc(max, sizeof(*cpus));
+	int r;
+
+	if (!cpus)
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	r = read_cpus(m, cpus, max, err);
+	free(cpus);
+	return r < 0 ? r : 0;
+}
+
+int mon_idt_refresh(struct ks_monitor *m, struct ks_error *err)
+{
 	size_t max = m->nvcpus ? m->nvcpus : 1;
 	struct ks_mon_hmp_cpu *cpus = calloc(max, sizeof(*cpus));
 	struct hmap hm = { 0 };
-	char *out = NULL;
-	int r, n;
+	struct ks_error he = { 0 };
+	int r = 0, n;
 
 	if (!cpus)
 		return ks_error_set(err, -ENOMEM, "out of memory");
 	m->st.idt_reads++;
-	if (!q) {
-		r = ks_error_set(err, -ENOTCONN, "IDT: the VM has ended");
-		goto out;
-	}
-	if ((r = ks_qmp_hmp(q, "info registers -a", &out, HMP_TIMEOUT_NS, err)) < 0)
-		goto out;
-	if ((n = ks_mon_parse_hmp_regs(out, cpus, max)) < 0) {
-		r = ks_error_set(err, -EPROTO, "IDT: no registers in HMP's answer");
+	if ((n = read_cpus(m, cpus, max, &he)) < 0) {
+		r = ks_error_set(err, n, "IDT: %s", he.msg);
 		goto out;
 	}
 	for (int i = 0; i < n && r == 0; i++) {
@@ -290,7 +330,6 @@ int mon_idt_refresh(struct ks_monitor *m, struct ks_error *err)
 		r = apply(m, &hm, err);
 out:
 	free(hm.h);
-	free(out);
 	free(cpus);
 	return r;
 }

@@ -64,6 +64,7 @@ struct ks_mon_hmp_cpu {
 	ks_gva_t idt_base;
 	uint32_t idt_limit;
 	bool halted;               /* HLT=1 */
+	uint64_t dr7;              /* the guest's own debug registers: enabled in bits 0-7 */
 };
 
 /*
@@ -82,6 +83,66 @@ int ks_mon_parse_hmp_regs(const char *text, struct ks_mon_hmp_cpu *cpus, size_t 
  */
 size_t ks_mon_backtrace(ks_read_gva_fn read, void *ctx, ks_gva_t rip, ks_gva_t rbp,
 			struct ks_monitor_frame *frames, size_t max, char *why, size_t size);
+
+/* ---- getting past a breakpoint by emulating its instruction ---- */
+
+/* capstone decoders for 64-, 32- and 16-bit code. */
+struct ks_mon_x86;
+
+/* Opens the decoders; NULL when capstone cannot (out of memory). Free with
+ * ks_mon_x86_free(), which takes NULL. */
+struct ks_mon_x86 *ks_mon_x86_new(void);
+void ks_mon_x86_free(struct ks_mon_x86 *x);
+
+#define KS_MON_EMUL_REGS 3   /* registers one emulated instruction writes at most, RIP aside */
+
+/* What executing one instruction changes, for the host to apply. */
+struct ks_mon_emul {
+	const char *what;         /* the form: "nop", "xchg", "mov", "push", "add", "sub",
+				   * "swapgs" */
+	unsigned len;             /* its bytes: the vCPU goes on at RIP + len */
+	size_t nregs;             /* registers that change, each once, RIP aside */
+	struct ks_gdb_reg_write regs[KS_MON_EMUL_REGS];
+	bool store;               /* a push: 8 bytes at store_gva (the new RSP) */
+	ks_gva_t store_gva;
+	uint64_t store_value;
+};
+
+/*
+ * Works out what the instruction in the len bytes at code (those at r->rip) does to the
+ * vCPU with registers r, when the host can apply that exactly: nop, pause, endbr64 and
+ * multi-byte nops; xchg and mov between general registers, mov of an immediate; push of a
+ * general register or an immediate (64-bit); add and sub of an immediate to a general
+ * register, with CF, PF, AF, ZF, SF and OF computed as the CPU does; swapgs at CPL 0.
+ * mode64 says the vCPU is known to run 64-bit code; otherwise only instructions that change
+ * nothing in every mode the vCPU could be in (64-bit, compatibility or 32/16-bit protected
+ * mode) qualify. The memory of a push is not checked here (ks_mon_emul_access()). Returns 0
+ * with *e filled; -ENOTSUP for anything else (other instructions, prefixes that change them,
+ * memory operands, a vCPU in real mode or single-stepping itself with TF), -EINVAL when the
+ * bytes do not decode.
+ */
+int ks_mon_emulate(struct ks_mon_x86 *x, const uint8_t *code, size_t len,
+		   const struct ks_x86_regs *r, bool mode64, struct ks_mon_emul *e);
+
+/*
+ * Checks that the vCPU with registers r could access len bytes at gva (write: a store,
+ * else an instruction fetch) without a fault and without the CPU changing the page tables:
+ * the page translates through r's CR3, the range lies in one page of guest RAM, every level
+ * has its accessed bit (and the leaf its dirty bit, for a store), and the permissions allow
+ * it (writable; user pages for CPL 3; no user page under SMEP or SMAP for CPL 0-2; no page
+ * under protection keys; executable for a fetch). With paging off the address is physical.
+ * Returns 0 with the physical address in *gpa, -EFAULT when the access would fault or set a
+ * bit, or a read error of mem.
+ */
+int ks_mon_emul_access(struct ks_mem *mem, const struct ks_x86_regs *r, ks_gva_t gva,
+		       size_t len, bool write, ks_gpa_t *gpa);
+
+/* The value of register reg in r, for the registers an emulated instruction may write. */
+uint64_t ks_mon_emul_reg(const struct ks_x86_regs *r, enum ks_x86_reg reg);
+
+/* Applies e to a copy of the registers, as the vCPU would see them after the instruction
+ * (RIP included); the store is the caller's. For tests and for messages. */
+void ks_mon_emul_apply(const struct ks_mon_emul *e, struct ks_x86_regs *r);
 
 /* One rule's share of breakpoints, for the KVM message. */
 struct ks_mon_need {
@@ -184,8 +245,17 @@ struct ks_monitor {
 	 * stopped must get past its site first (a step, or for the no-op magic instruction a
 	 * move of RIP). */
 	bool skip, stepping;              /* stepping: the step's stop reply is the step's */
-	unsigned skip_vcpu, skip_len;    /* skip_len 0: step */
+	unsigned skip_vcpu, skip_len;    /* skip_len 0: emulate or step */
 	ks_gva_t skip_rip;
+	/* Getting past other sites by emulating their instruction (monitor_hit.c): from the
+	 * registers read at the stop, while nothing held the VM since (skip_fresh). */
+	struct ks_mon_x86 *x86;
+	struct ks_x86_regs skip_regs;
+	unsigned skip_roles;
+	bool skip_fresh;
+	bool dr7_known, dr7_armed;       /* the guest's own debug registers, at the last HMP read */
+	uint64_t p_ok;                   /* registers (by number) the stub took a P write for */
+	uint64_t lost_seen;              /* ks_gdb_lost_writes() when last looked at */
 	bool qmp_stop_inflight, freeing;
 	bool expect_sigint;              /* the stop sent may still come as a stop reply */
 	bool stop_ours;                  /* the stop being handled is the monitor's doing */
@@ -212,6 +282,9 @@ struct ks_monitor {
 };
 
 /* monitor.c */
+/* True when a breakpoint might be passed by emulating a push, which needs the guest's debug
+ * registers known (mon_dr7_refresh()). */
+bool mon_wants_dr7(const struct ks_monitor *m);
 __attribute__((format(printf, 2, 3)))
 void mon_warn(struct ks_monitor *m, const char *fmt, ...);
 /* Numbers and stamps ev (ts: ks_loop_now_ns() of when it happened), applies the rules,
@@ -238,6 +311,9 @@ size_t mon_hw_used(const struct ks_monitor *m);
 
 /* monitor_idt.c */
 int mon_idt_refresh(struct ks_monitor *m, struct ks_error *err);
+/* Reads whether the guest has debug registers enabled (HMP), as mon_idt_refresh() does too:
+ * until then no push is emulated. 0 or -errno. */
+int mon_dr7_refresh(struct ks_monitor *m, struct ks_error *err);
 
 /* monitor_hit.c */
 /* Steps vcpu one instruction; the stop is the step's, not an event. 0 or -errno. */
@@ -245,6 +321,7 @@ int mon_step(struct ks_monitor *m, unsigned vcpu, struct ks_gdb_stop *st,
 	     struct ks_error *err);
 void mon_on_stop(struct ks_gdb *g, const struct ks_gdb_stop *stop, void *data);
 void mon_handle_trap(struct ks_monitor *m);
+
 
 /* monitor_test.c */
 void mon_test_magic(struct ks_monitor *m, const struct ks_event *magic,

@@ -93,6 +93,7 @@ static void on_trace(const struct ks_event *tev, void *data)
 static int follow_trace(struct ks_monitor *m, struct ks_error *err)
 {
 	char path[4096];
+	int rc;
 
 	if (m->o.trace_path)
 		snprintf(path, sizeof(path), "%s", m->o.trace_path);
@@ -101,6 +102,11 @@ static int follow_trace(struct ks_monitor *m, struct ks_error *err)
 	if (!(m->trace = ks_dtrace_follow(m->loop, path, on_trace, m, err)))
 		return err ? err->code : -ENOMEM;
 	ks_dtrace_set_symbols(ks_dtrace_follow_parser(m->trace), m->syms);
+	/* Events from now on, as breakpoints would give them: those of the VM's past are in the
+	 * file too, and would come as new ones. */
+	if ((rc = ks_dtrace_follow_skip(m->trace)) < 0)
+		return ks_error_set(err, rc, "events: cannot read the -d int trace %s: %s", path,
+				    strerror(-rc));
 	return 0;
 }
 

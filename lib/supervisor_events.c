@@ -291,10 +291,24 @@ static int events_pause_at_shutdown(struct ks_supervisor *s, bool on, struct ks_
 	return ks_vm_set_pause_on_shutdown(s->vm, on, err);
 }
 
-/* Stops the VM for the monitor (it starts on a stopped VM) and creates it. *was_running
- * says whether the VM ran before. */
+/* Whether QEMU writes the -d int trace for this VM (log item "int", among others). */
+static bool has_int_trace(const struct ks_supervisor *s)
+{
+	const char *p = s->opts.vm.log_items;
+
+	while (p && *p) {
+		if (!strncmp(p, "int", 3) && (p[3] == 0 || p[3] == ','))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+/* Stops the VM for the monitor (it starts on a stopped VM) and creates it; passive: from the
+ * -d int trace. *was_running says whether the VM ran before. */
 static int attach(struct ks_supervisor *s, struct sup_monitor *sm, const char *entry,
-		  bool *was_running, struct ks_error *err)
+		  bool passive, bool *was_running, struct ks_error *err)
 {
 	struct sup_access a = { .cmd = "events", .phys = true };
 	struct sup_inspect *in = s->inspect;
@@ -308,6 +322,7 @@ static int attach(struct ks_supervisor *s, struct sup_monitor *sm, const char *e
 		goto out;
 	ks_monitor_opts_init(&mo);
 	mo.syscall_entry = entry;
+	mo.passive = passive;
 	mo.on_event = on_event;
 	mo.event_data = sm;
 	mo.on_dump = on_dump;
@@ -375,13 +390,26 @@ static void unstart(struct ks_supervisor *s, struct sup_monitor *sm, bool was_ru
 		ks_gdb_continue(g, NULL);
 }
 
+/* A passive client needs the trace, which only a VM started with it has. */
+static int check_passive(struct ks_supervisor *s, json_t *reply, struct ks_error *err)
+{
+	if (has_int_trace(s))
+		return 0;
+	json_object_set_new(reply, "detail", json_pack("{s:b}", "bad_request", 1));
+	return ks_error_set(err, -EOPNOTSUPP, "passive: VM '%s' was started without the -d int "
+			    "trace (kscope vm start --trace-interrupts, under TCG)",
+			    ks_vm_name(s->vm));
+}
+
 /*
  * {"trace": [SPEC...], "pause_on": [SPEC...], "on": ["SPEC=ACTION"...], "resume": bool,
- * "syscall_entry": SYMBOL}: arms the monitor, replies {"armed", "state", "accel"} and streams
- * {"event", "action", "text"}, {"dump", "text"}, {"paused", "event", "why"}, {"warning"} and
- * at the VM's end {"end", "outcome"}. A bad spec fails with "detail": {"spec", "caret",
- * "bad_request"}; rules this VM cannot serve (KVM's four hardware breakpoints) with
- * "detail": {"bad_request"}.
+ * "syscall_entry": SYMBOL, "passive": bool}: arms the monitor, replies {"armed", "state",
+ * "accel"} and streams {"event", "action", "text"}, {"dump", "text"}, {"paused", "event",
+ * "why"}, {"warning"} and at the VM's end {"end", "outcome"}. With "passive", interrupts and
+ * exceptions come from QEMU's -d int trace, which the VM must have been started with. A bad
+ * spec fails with "detail": {"spec", "caret", "bad_request"}; rules this VM cannot serve
+ * (KVM's four hardware breakpoints, passive without the trace) with "detail":
+ * {"bad_request"}.
  */
 int sup_h_events(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_error *err,
 		 void *data)
@@ -389,6 +417,7 @@ int sup_h_events(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_er
 	struct ks_supervisor *s = data;
 	const char *entry = json_string_value(json_object_get(req, "syscall_entry"));
 	bool resume = json_is_true(json_object_get(req, "resume")), was_running = false;
+	bool passive = json_is_true(json_object_get(req, "passive"));
 	struct sup_monitor *sm;
 	char armed[2048];
 	int rc;
@@ -402,6 +431,8 @@ int sup_h_events(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_er
 		if (f->c == c)
 			return ks_error_set(err, -EBUSY, "this connection follows the console: use "
 					    "another one");
+	if (passive && (rc = check_passive(s, reply, err)) < 0)
+		return rc;
 	if (!(sm = calloc(1, sizeof(*sm))))
 		return ks_error_set(err, -ENOMEM, "out of memory");
 	*sm = (struct sup_monitor){ .s = s, .c = c, .id = json_object_get(req, "id") };
@@ -410,7 +441,8 @@ int sup_h_events(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks_er
 	s->monitor = sm;
 	if (!(sm->rules = parse_rules(req, reply, err)))
 		rc = err ? err->code : -ENOMEM;
-	else if ((rc = attach(s, sm, entry, &was_running, err)) == -ENOSPC || rc == -EOPNOTSUPP)
+	else if ((rc = attach(s, sm, entry, passive, &was_running, err)) == -ENOSPC ||
+		 rc == -EOPNOTSUPP)
 		json_object_set_new(reply, "detail", json_pack("{s:b}", "bad_request", 1));
 	if (rc == 0 && (rc = start(sm, was_running || resume, err)) < 0)
 		unstart(s, sm, was_running);

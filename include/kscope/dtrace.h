@@ -139,6 +139,14 @@ struct ks_dtrace_follow *ks_dtrace_follow(struct ks_loop *loop, const char *path
  */
 int ks_dtrace_follow_poll(struct ks_dtrace_follow *f, int finish);
 
+/*
+ * Skips what the file holds now, up to its last complete line: only what QEMU writes from
+ * here on becomes events (for a follower that joins a VM that has run a while, whose past
+ * events would otherwise come as new ones). A file that does not exist yet is read from its
+ * start when it appears. Returns 0, or -errno when the file cannot be read.
+ */
+int ks_dtrace_follow_skip(struct ks_dtrace_follow *f);
+
 /* The follower's parser: for its counters and ks_dtrace_set_symbols(). Owned by f. */
 struct ks_dtrace *ks_dtrace_follow_parser(struct ks_dtrace_follow *f);
 

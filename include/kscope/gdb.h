@@ -357,6 +357,33 @@ int ks_gdb_read_reg_u64(struct ks_gdb *g, unsigned vcpu, enum ks_x86_reg reg,
 int ks_gdb_write_reg_u64(struct ks_gdb *g, unsigned vcpu, enum ks_x86_reg reg,
 			 uint64_t value, struct ks_error *err);
 
+/* A register write for ks_gdb_continue_at(). */
+struct ks_gdb_reg_write {
+	enum ks_x86_reg reg;   /* a register of at most 8 bytes */
+	uint64_t value;        /* truncated to the register's size */
+};
+
+/*
+ * Writes n registers of the vCPU that stopped last and continues every vCPU, that one from
+ * pc, in one go: a P packet per write, whose replies are not waited for, then "c ADDR",
+ * which sets the RIP of QEMU's continue thread (every stop makes it the stopping vCPU). QEMU
+ * handles packets in order while the VM is stopped, so the writes are done before any vCPU
+ * runs; their replies are taken and dropped when they come, and one that is not "OK" is
+ * counted (ks_gdb_lost_writes()), since the vCPU then already runs. Those replies are not
+ * acknowledged (acks on): they come when the VM may run again, and QEMU takes any byte sent
+ * to a running VM for an interrupt; its system-mode stub does not wait for acks. Use it for
+ * writes the stub is known to take (ks_gdb_write_reg_u64() answers that). n may be 0. Returns 0;
+ * -EBUSY while running or with a request in flight; -ESRCH when the last stop named no vCPU
+ * (no continue thread is known); -EINVAL for a register of more than 8 bytes; -ENOTCONN or
+ * -errno, err filled.
+ */
+int ks_gdb_continue_at(struct ks_gdb *g, ks_gva_t pc, const struct ks_gdb_reg_write *w,
+		       size_t n, struct ks_error *err);
+
+/* Register writes of ks_gdb_continue_at() that the stub refused, since the connection
+ * began. */
+uint64_t ks_gdb_lost_writes(const struct ks_gdb *g);
+
 /*
  * Decodes a register block (the bytes of a "g" reply, len >= KS_X86_REGS_SIZE; more is
  * ignored) into *regs. Returns 0 or -EPROTO when it is too short.

@@ -49,6 +49,10 @@ struct ks_vm;
  * the rules and calls the event callback; then acts on the strongest action: none and log
  * continue at once, pause leaves the VM stopped until ks_monitor_resume(), dump produces a
  * dump (struct ks_monitor_dump) for the dump callback and continues, stop destroys the VM.
+ * The vCPU gets past its breakpoint in the packet that continues: the host emulates the
+ * instruction there when it can do so exactly (nops, push, mov and xchg of registers, add
+ * and sub of an immediate, swapgs: docs/monitor.md lists when), else it is single-stepped
+ * first.
  * A vm or serial event, or one from the trace, comes while the VM runs: pause and dump
  * stop it first with QMP.
  *
@@ -120,9 +124,13 @@ struct ks_monitor_opts {
 	const char *syscall_entry;   /* NULL: the syscall entry's symbol, else discovered */
 	bool passive;                /* false: true takes interrupts and exceptions from the
 				      * -d int trace instead of breakpoints (TCG; start the VM
-				      * with log_items "int") */
+				      * with log_items "int"), those written from
+				      * ks_monitor_new() on */
 	const char *trace_path;      /* NULL: the trace file, else qemu-debug.log in the VM's
 				      * runtime directory */
+	bool no_emulation;           /* false: true gets a vCPU past every breakpoint but the
+				      * magic ones by a single step, never by emulating the
+				      * instruction there (to compare, or to rule it out) */
 	size_t history;              /* KS_MONITOR_HISTORY: events kept (at least 1) */
 	size_t dump_events;          /* KS_MONITOR_DUMP_EVENTS: events a dump shows */
 	ks_monitor_event_cb on_event;  /* NULL: none */
@@ -224,6 +232,8 @@ struct ks_monitor_stats {
 	uint64_t events;        /* events built (the last sequence number) */
 	uint64_t shown;         /* of those, selected by a rule */
 	uint64_t hits;          /* breakpoint and watchpoint stops handled */
+	uint64_t emulated;      /* sites passed by emulating their instruction */
+	uint64_t stepped;       /* sites passed by a single step (magic sites: neither) */
 	uint64_t unknown_stops; /* stops at no address of the monitor's (continued) */
 	uint64_t idt_reads;     /* times the IDT was read */
 	uint64_t dumps;

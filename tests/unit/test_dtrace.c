@@ -541,6 +541,49 @@ static void follow_file(void **state)
 	free(buf);
 }
 
+/* Joining a trace that holds events already: only what comes after counts, a line cut in
+ * the middle included. */
+static void follow_skips_the_past(void **state)
+{
+	char path[256], rec[512];
+	size_t len;
+	char *buf = read_golden("irq_suite.log", &len);
+	struct ks_loop *l = ks_loop_new(NULL);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct ks_error err = { 0 };
+	int n = snprintf(rec, sizeof(rec), "%s%s", timer_head, timer_tail), fd;
+	struct ks_dtrace_follow *f;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/qemu-debug.log", dir);
+	unlink(path);
+	/* No file yet: nothing to skip, it is read from its start once it comes. */
+	assert_non_null(f = ks_dtrace_follow(l, path, collect, s, &err));
+	assert_int_equal(ks_dtrace_follow_skip(f), 0);
+	ks_dtrace_follow_free(f);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	/* The start of a record that is still being written. */
+	assert_int_equal(write(fd, rec, 20), 20);
+	if (!(f = ks_dtrace_follow(l, path, collect, s, &err)))
+		fail_msg("%s", err.msg);
+	assert_int_equal(ks_dtrace_follow_skip(f), 0);
+	run_until(l, s, 1, 150 * MS);
+	assert_int_equal(s->n, 0);
+	assert_int_equal(write(fd, rec + 20, (size_t)n - 20), n - 20);
+	assert_int_equal(write(fd, rec, (size_t)n), n);
+	run_until(l, s, 2, 1000 * MS);
+	assert_int_equal(s->n, 2);
+	assert_int_equal(s->ev[0].irq.vector, s->ev[1].irq.vector);
+	close(fd);
+	ks_dtrace_follow_free(f);
+	ks_loop_free(l);
+	unlink(path);
+	free(s);
+	free(buf);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -563,6 +606,7 @@ int main(void)
 		cmocka_unit_test(held_until_finish),
 		cmocka_unit_test(malformed_input),
 		cmocka_unit_test(follow_file),
+		cmocka_unit_test(follow_skips_the_past),
 	};
 
 	return cmocka_run_group_tests_name("dtrace", tests, setup, teardown);

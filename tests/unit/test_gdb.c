@@ -387,6 +387,44 @@ static void acks_recover_from_corruption(void **state)
 	finish(&s, g, NULL);
 }
 
+/*
+ * Register writes and a continue in one go, acks on: the stub's answers to the writes come
+ * when the VM may run again, so the client must not ack them (a byte to a running QEMU
+ * stops it); the stop reply that follows is acked. A refused write is counted.
+ */
+static void writes_and_continue_in_one_go(void **state)
+{
+	static const char script[] = HELLO_ACKS
+		"=> Hgp1.1\n<- +\n<= OK\n-> +\n"
+		"=> P7=08f0ffffffffffff\n=> P11=46020000\n=> cffffffff80001003\n"
+		"<- +\n<= OK\n<- +\n<= E14\n<- +\n!sleep 10\n"
+		"<= T05thread:p01.01;\n-> +\n"
+		"=> cffffffff80002000\n<- +\n<= T05thread:p01.02;\n-> +\n";
+	const struct ks_gdb_reg_write w[] = {
+		{ KS_X86_RSP, 0xfffffffffffff008ull }, { KS_X86_EFLAGS, 0x246 },
+	};
+	const struct ks_gdb_reg_write xmm = { KS_X86_XMM0, 0 };
+	struct ks_error e = { 0 };
+	struct ks_gdb_stop st;
+	struct stub s;
+	struct ks_gdb *g;
+
+	(void)state;
+	g = attach(&s, script, STUB_JOINED);
+	assert_int_equal(ks_gdb_continue_at(g, 0x1000, &xmm, 1, &e), -EINVAL);
+	OK(ks_gdb_continue_at(g, 0xffffffff80001003ull, w, 2, err));
+	assert_int_equal(ks_gdb_state(g), KS_GDB_RUNNING);
+	assert_int_equal(ks_gdb_continue_at(g, 0x1000, NULL, 0, &e), -EBUSY);
+	assert_int_equal(ks_gdb_wait_stop(g, &st, TIMEOUT), 0);
+	assert_int_equal(st.vcpu, 0);
+	assert_int_equal(ks_gdb_lost_writes(g), 1);
+	/* No writes: no Hg, and the continue thread is the one that stopped (vCPU 1 next). */
+	OK(ks_gdb_continue_at(g, 0xffffffff80002000ull, NULL, 0, err));
+	assert_int_equal(ks_gdb_wait_stop(g, &st, TIMEOUT), 0);
+	assert_int_equal(st.vcpu, 1);
+	finish(&s, g, NULL);
+}
+
 /* Stops after vCont;c go to the callback, with console output and notifications around. */
 struct seen {
 	int n;
@@ -576,6 +614,7 @@ int main(void)
 		cmocka_unit_test(a_late_reply_is_dropped),
 		cmocka_unit_test(the_stub_hangs_up_mid_reply),
 		cmocka_unit_test(acks_recover_from_corruption),
+		cmocka_unit_test(writes_and_continue_in_one_go),
 		cmocka_unit_test(stops_reach_the_callback),
 		cmocka_unit_test(the_target_exits),
 		cmocka_unit_test(broken_replies),

@@ -501,6 +501,86 @@ static void user_pause_outlives_the_client(void **state)
 	assert_gone(f, "up", q);
 }
 
+/* A VM started with the -d int trace: its exceptions and interrupts through events --passive,
+ * with no breakpoint armed, from its first instructions on (it is started paused). */
+static void passive_events_from_the_trace(void **state)
+{
+	struct fx *f = *state;
+	const char *start[] = { "vm", "start", "tr", "--kernel", vm_demo_kernel(), "--accel",
+				"tcg", "--cpus", "2", "--paused", "--trace-interrupts", "--append",
+				"kt.filter=irq", NULL };
+	static const unsigned vecs[] = { 0, 3, 6, 13, 14 };   /* #DE #BP #UD #GP #PF */
+	unsigned exc[32] = { 0 }, irqs = 0, boot_irqs = 0;
+	char *line, *save = NULL, want[128];
+	struct kres r;
+	pid_t q;
+
+	need_qemu();
+	if (kscope_argv(&r, start) != 0)
+		fail_msg("kscope vm start tr: status %d: %s", r.status, r.err);
+	q = (pid_t)kres_field(r.out, "qemu pid:");
+	kres_free(&r);
+	assert_int_equal(kscope(&r, "events", "tr", "--passive", "--trace", "exception", "--trace",
+				"interrupt", "--json", "--resume", NULL), 0);
+	assert_non_null(strstr(r.err, "kscope events: watching VM 'tr' (tcg, running): exception: "
+			       "the -d int trace (passive); no breakpoints\n"));
+	assert_non_null(strstr(r.err, "without the vCPU that took them (shown as -, null in "
+			       "JSON)\n"));
+	for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *ev = json_loads(line, 0, NULL);
+		const char *kind = json_string_value(json_object_get(ev, "kind"));
+		unsigned v = (unsigned)json_integer_value(json_object_get(ev, "vector"));
+
+		if (!ev || !kind)
+			fail_msg("not an event: %s", line);
+		assert_true(json_is_null(json_object_get(ev, "vcpu")));
+		if (!strcmp(kind, "exception")) {
+			assert_true(v < 32);
+			exc[v]++;
+		} else {
+			assert_string_equal(kind, "interrupt");
+			irqs++;
+			/* Before the suite's first fault: the boot's timer ticks and IPIs. */
+			boot_irqs += exc[3] + exc[6] + exc[0] + exc[13] + exc[14] == 0;
+		}
+		json_decref(ev);
+	}
+	for (size_t i = 0; i < sizeof(vecs) / sizeof(*vecs); i++)
+		if (!exc[vecs[i]])
+			fail_msg("no exception %u from the trace", vecs[i]);
+	print_message("# %u interrupts, %u of them before the first exception\n", irqs,
+		      boot_irqs);
+	assert_true(boot_irqs > 0);
+	snprintf(want, sizeof(want), PASSED, "tr");
+	assert_non_null(strstr(r.err, want));
+	kres_free(&r);
+	assert_gone(f, "tr", q);
+}
+
+/* Passive mode needs the trace, and the trace needs TCG: both refused with exit 2. */
+static void passive_needs_the_trace(void **state)
+{
+	struct fx *f = *state;
+	struct kres r;
+	pid_t q;
+
+	need_qemu();
+	q = start_vm("nt", NULL);
+	fails(2, "kscope events: passive: VM 'nt' was started without the -d int trace (kscope "
+	      "vm start --trace-interrupts, under TCG)\n",
+	      (const char *const[]){ "events", "nt", "--passive", "--trace", "exception", NULL });
+	free(run(0, (const char *const[]){ "vm", "destroy", "nt", NULL }));
+	assert_gone(f, "nt", q);
+	assert_int_equal(kscope(&r, "vm", "start", "kv", "--kernel", vm_demo_kernel(), "--accel",
+				"kvm", "--trace-interrupts", NULL), 2);
+	assert_non_null(strstr(r.err, "kscope vm start: --trace-interrupts: QEMU writes the -d "
+			       "int trace under TCG only, and this VM would run under KVM"));
+	assert_non_null(strstr(r.err, "; add --accel tcg\n"));
+	kres_free(&r);
+	snprintf(f->path, sizeof(f->path), "%s/kv", f->dir);
+	assert_int_equal(access(f->path, F_OK), -1);
+}
+
 /* Under KVM there are 4 hardware breakpoints: events that need more are refused, exit 2. */
 static void kvm_refuses_too_many_breakpoints(void **state)
 {
@@ -536,6 +616,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(malformed_specs, setup, teardown),
 		cmocka_unit_test_setup_teardown(supervisor_refuses_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(user_pause_outlives_the_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(passive_events_from_the_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(passive_needs_the_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(kvm_refuses_too_many_breakpoints, setup, teardown),
 	};
 

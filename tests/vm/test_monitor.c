@@ -1,4 +1,4 @@
-/* test_monitor.c: the event monitor on the demo kernel (TCG, 2-3 vCPUs, each VM started paused). */
+/* test_monitor.c: the event monitor on the demo kernel (TCG, 2-3 vCPUs, each VM started paused), breakpoints passed by emulation included. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -49,6 +49,11 @@ struct fixture {
 	char *dump;                /* the last dump, as text */
 	unsigned ndumps;
 	unsigned warnings;
+	/* called with each event, the VM stopped at it (NULL: none) */
+	void (*hook)(struct fixture *f, const struct ks_event *ev);
+	struct ks_x86_regs seen[3]; /* what a hook saw */
+	uint64_t stack[3][2];
+	unsigned nseen;
 };
 
 static struct fixture fx;
@@ -64,6 +69,8 @@ static void on_event(struct ks_monitor *m, const struct ks_event *ev, enum ks_ev
 		assert_non_null(f->ev = realloc(f->ev, f->cap * sizeof(*f->ev)));
 	}
 	f->ev[f->nev++] = *ev;
+	if (f->hook)
+		f->hook(f, ev);
 }
 
 static void on_dump(struct ks_monitor *m, const struct ks_monitor_dump *d, void *data)
@@ -658,6 +665,196 @@ static void passive_trace_without_breakpoints(void **state)
 	assert_int_equal(st.hits, 0);
 }
 
+/* ---- getting past breakpoints by emulating the instruction ---- */
+
+/* Ends the VM of a run and forgets its events; the rules stay for another. */
+static void end_run(struct fixture *f)
+{
+	ks_monitor_free(f->m);
+	f->m = NULL;
+	ks_gdb_free(f->g);
+	f->g = NULL;
+	ks_vm_free(f->vm);
+	f->vm = NULL;
+	ks_mem_free(f->mem);
+	f->mem = NULL;
+	f->nev = 0;
+}
+
+/* The default suites with a breakpoint on every handler entry and the syscall entry: */
+static void suites_pass_past_every_handler_entry(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned vecs[] = { 0, 3, 6, 13, 14 };   /* #DE #BP #UD #GP #PF */
+	unsigned exc[2][32] = { { 0 } }, irq[2] = { 0 };
+	struct ks_monitor_opts mo;
+	struct ks_monitor_stats st;
+
+	rule(f, "exception");
+	rule(f, "interrupt");
+	rule(f, "syscall");
+	/* Emulated, then stepped as before: the same exceptions, tests passing both times. */
+	for (int pass = 0; pass < 2; pass++) {
+		ks_monitor_opts_init(&mo);
+		mo.no_emulation = pass == 1;
+		boot(f, "", "2", NULL, &mo);
+		run(f, 120 * SEC);
+		assert_passed(f);
+		ks_monitor_stats(f->m, &st);
+		print_message("# %s: %llu stops, %llu passed by emulation, %llu by a step\n",
+			      pass ? "stepped" : "emulated", (unsigned long long)st.hits,
+			      (unsigned long long)st.emulated, (unsigned long long)st.stepped);
+		for (size_t i = 0; i < f->nev; i++) {
+			const struct ks_event *e = &f->ev[i];
+
+			if (e->kind == KS_EV_EXCEPTION)
+				exc[pass][e->irq.vector]++;
+			irq[pass] += e->kind == KS_EV_INTERRUPT;
+		}
+		if (pass == 0) {
+			/* Only the lidt sites and the odd stack page not yet dirty are stepped. */
+			assert_true(st.emulated > 0 && st.stepped * 10 < st.emulated);
+		} else {
+			assert_int_equal(st.emulated, 0);
+		}
+		assert_int_equal(f->warnings, 0);
+		end_run(f);
+	}
+	for (size_t i = 0; i < sizeof(vecs) / sizeof(*vecs); i++)
+		assert_true(exc[0][vecs[i]] > 0);
+	assert_memory_equal(exc[0], exc[1], sizeof(exc[0]));
+	assert_true(irq[0] > 0 && irq[1] > 0);
+}
+
+/* At the #BP entry, and at the two instructions after it: push $0 and push $3 done by the
+ * host must leave what the CPU would. */
+static void see_bp_entry(struct fixture *f, const struct ks_event *ev)
+{
+	struct ks_error err = { 0 };
+	struct ks_x86_regs *r = &f->seen[f->nseen];
+
+	if (f->nseen == 3 || (ev->kind != KS_EV_EXCEPTION && ev->kind != KS_EV_BREAKPOINT))
+		return;
+	if (ks_gdb_read_regs(f->g, (unsigned)ev->vcpu, r, &err) < 0)
+		fail_msg("regs: %s", err.msg);
+	if (ks_gdb_read_virt(f->g, (unsigned)ev->vcpu, r->rsp, f->stack[f->nseen], 16, &err) < 0)
+		fail_msg("stack: %s", err.msg);
+	f->nseen++;
+}
+
+static void pushes_at_a_handler_entry(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t entry = sym(f, "isr_stubs") + 16 * 3;
+	struct ks_monitor_stats st;
+	char spec[64];
+
+	rule(f, "exception:#BP");
+	snprintf(spec, sizeof(spec), "break:0x%llx", (unsigned long long)entry + 2);
+	rule(f, spec);
+	snprintf(spec, sizeof(spec), "break:0x%llx", (unsigned long long)entry + 4);
+	rule(f, spec);
+	f->hook = see_bp_entry;
+	boot(f, "irq.int3_recovered", "2", NULL, NULL);
+	run(f, 60 * SEC);
+	assert_passed(f);
+	assert_int_equal(f->nseen, 3);
+	assert_true(f->seen[0].rip == entry && f->seen[1].rip == entry + 2 &&
+		    f->seen[2].rip == entry + 4);
+	assert_true(f->seen[1].rsp == f->seen[0].rsp - 8 && f->seen[2].rsp == f->seen[0].rsp - 16);
+	assert_true(f->stack[1][0] == 0);                          /* the error code */
+	assert_true(f->stack[2][0] == 3 && f->stack[2][1] == 0);   /* the vector */
+	/* The other registers are as they were; the jmp after them is stepped. */
+	f->seen[1].rsp = f->seen[2].rsp = f->seen[0].rsp;
+	f->seen[1].rip = f->seen[2].rip = f->seen[0].rip;
+	assert_memory_equal(&f->seen[1], &f->seen[0], sizeof(f->seen[0]));
+	assert_memory_equal(&f->seen[2], &f->seen[0], sizeof(f->seen[0]));
+	ks_monitor_stats(f->m, &st);
+	assert_int_equal(st.emulated, 2);
+}
+
+/* The syscall entry starts with swapgs: GS.base and KERNEL_GS_BASE swapped by the host. */
+static void see_syscall_entry(struct fixture *f, const struct ks_event *ev)
+{
+	struct ks_error err = { 0 };
+
+	if (f->nseen < 2 && ks_gdb_read_regs(f->g, (unsigned)ev->vcpu, &f->seen[f->nseen++],
+					     &err) < 0)
+		fail_msg("regs: %s", err.msg);
+}
+
+static void swapgs_at_the_syscall_entry(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_x86_regs *a = &f->seen[0], *b = &f->seen[1];
+	char spec[64];
+
+	rule(f, "syscall:1");
+	snprintf(spec, sizeof(spec), "break:0x%llx",
+		 (unsigned long long)sym(f, "syscall_entry") + 3);
+	rule(f, spec);
+	f->hook = see_syscall_entry;
+	boot(f, "syscall.hello_from_ring3", "2", NULL, NULL);
+	run(f, 60 * SEC);
+	assert_passed(f);
+	assert_int_equal(f->nseen, 2);
+	assert_true(a->gs_base == 0 && a->k_gs_base != 0);
+	assert_true(b->gs_base == a->k_gs_base && b->k_gs_base == a->gs_base);
+	assert_true(b->rip == a->rip + 3 && b->rsp == a->rsp && b->rflags == a->rflags);
+}
+
+/* Breakpoints alone, on a function's push %rbp and mov %rsp,%rbp: no IDT is read, the
+ * guest's debug registers are, and both are emulated. */
+static void function_start_emulated(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_monitor_stats st;
+
+	rule(f, "break:trap_dispatch");
+	rule(f, "break:trap_dispatch+1");
+	boot(f, "irq", "2", NULL, NULL);
+	run(f, 60 * SEC);
+	assert_passed(f);
+	ks_monitor_stats(f->m, &st);
+	print_message("# %llu stops, %llu emulated\n", (unsigned long long)st.hits,
+		      (unsigned long long)st.emulated);
+	assert_true(st.hits > 20 && f->nev == st.hits);
+	/* A push onto a stack page not written yet would be stepped: the CPU sets its dirty
+	 * bit. The demo's stacks are in use long before. */
+	assert_int_equal(st.emulated + st.stepped, st.hits);
+	assert_true(st.stepped <= 1);
+}
+
+/* A breakpoint on the add of a loop: the flags the host computes steer the jne after it. */
+static void add_in_a_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_error err = { 0 };
+	struct ks_sites *s = ks_sites_scan(vm_demo_kernel(), f->syms, NULL, &err);
+	const struct ks_site *v;
+	struct ks_monitor_stats st;
+	ks_gva_t add = 0;
+	char spec[64];
+	size_t n;
+
+	if (!s)
+		fail_msg("%s", err.msg);
+	v = ks_sites_list(s, KS_SITE_MAGIC, &n);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].sym && !strcmp(v[i].sym, "many_messages"))
+			add = v[i].addr + 3;   /* xchg %bx,%bx; add $1,%rdi; cmp; jne */
+	ks_sites_free(s);
+	snprintf(spec, sizeof(spec), "break:0x%llx", (unsigned long long)add);
+	rule(f, spec);
+	boot(f, "example_magic.many_messages", "2", NULL, NULL);
+	run(f, 60 * SEC);
+	assert_passed(f);
+	assert_int_equal(f->nev, 1000);
+	ks_monitor_stats(f->m, &st);
+	assert_int_equal(st.emulated, 1000);
+	assert_int_equal(st.stepped, 0);
+}
+
 /* ---- where the IDT is loaded ---- */
 
 static void lidt_sites_of_the_demo_kernel(void **state)
@@ -741,6 +938,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vm_events_are_not_the_monitors_own, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(passive_trace_without_breakpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(suites_pass_past_every_handler_entry, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(pushes_at_a_handler_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(swapgs_at_the_syscall_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(function_start_emulated, setup, teardown),
+		cmocka_unit_test_setup_teardown(add_in_a_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(lidt_sites_of_the_demo_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(kvm_refuses_too_many_breakpoints, setup, teardown),
 	};
