@@ -16,13 +16,12 @@
 #define CONNECT_STARTING_NS (15 * SEC)
 
 struct vm_flags vm_flags;
-const char *vm_trace_interrupts;  /* vm start --trace-interrupts */
 
 static const struct vm_opt start_opts[] = {
 	{ "paused", NULL, "leave the vCPUs stopped before their first instruction",
 	  &vm_flags.paused },
 	{ "trace-interrupts", NULL, "QEMU logs every interrupt and exception, for events "
-	  "--passive (TCG)", &vm_trace_interrupts },
+	  "--passive (TCG)", &vm_flags.trace_interrupts },
 	{ "symbols", "FILE", "kernel symbols from FILE (ELF or System.map) for kscope peek, "
 	  "vtop, sym...", &vm_flags.symbols },
 	{ NULL, NULL, NULL, NULL },

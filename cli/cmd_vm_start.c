@@ -20,8 +20,6 @@
 #define SEC 1000000000ll
 #define REPORT_TIMEOUT_MS (120 * 1000)  /* a KVM probe and QEMU's start, with room to spare */
 
-extern const char *vm_trace_interrupts;  /* --trace-interrupts (cmd_vm.c's option table) */
-
 /* Signals become bytes on a pipe, handled by the loop: the VM is destroyed cleanly. */
 static struct ks_supervisor *sig_sup;
 static int sig_pending;
@@ -128,7 +126,7 @@ static void daemon_main(const char *name, struct ks_vmspec *spec, int report_fd)
 	ks_supervisor_opts_init(&o);
 	o.vm.name = name;
 	o.vm.paused = vm_flags.paused != NULL;
-	o.vm.log_items = vm_trace_interrupts ? "int" : NULL;
+	o.vm.log_items = vm_flags.trace_interrupts ? "int" : NULL;
 	o.log = stderr;
 	o.symbols = vm_flags.symbols;
 	if (!(sig_sup = ks_supervisor_new(loop, spec, &o, &err))) {
@@ -228,7 +226,7 @@ static int check_trace(const struct vm_cmd *cmd, const struct ks_vmspec *spec)
 {
 	const char *why = NULL;
 
-	if (!vm_trace_interrupts || ks_vm_pick_accel(spec, &why) != KS_ACCEL_KVM)
+	if (!vm_flags.trace_interrupts || ks_vm_pick_accel(spec, &why) != KS_ACCEL_KVM)
 		return 0;
 	fprintf(stderr, "kscope vm %s: --trace-interrupts: QEMU writes the -d int trace under "
 		"TCG only, and this VM would run under KVM%s%s%s; add --accel tcg\n", cmd->name,

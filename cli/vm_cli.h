@@ -34,7 +34,7 @@ struct vm_cmd {
 
 /* Where the subcommands' own options land (each command reads the ones it declares). */
 struct vm_flags {
-	const char *paused, *timeout, *json, *tail, *no_follow, *symbols;
+	const char *paused, *timeout, *json, *tail, *no_follow, *symbols, *trace_interrupts;
 };
 extern struct vm_flags vm_flags;
 
