@@ -32,6 +32,7 @@ bench: build
 	@$(BUILD)/bench/bench_mem $(BUILD)/kernel/kscope-demo.elf 11 $(BUILD)/cli/kscope
 	@$(BUILD)/bench/bench_events $(BUILD)/kernel/kscope-demo.elf 9
 	@$(BUILD)/bench/bench_run $(BUILD)/cli/kscope $(BUILD)/kernel/kscope-demo.elf $(BUILD)/bench/kscope-bench.elf 11
+	@node bench/bench_dashboard.mjs $(BUILD)/cli/kscope $(BUILD)/kernel/kscope-demo.elf 11
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -14,17 +14,34 @@ pkgs=(
   libxml2-utils                            # xmllint: the JUnit reports are checked against tests/data/junit.xsd
 )
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
-((${#missing[@]} == 0)) && exit 0
+# The dashboard's browser tests (tests/e2e): Chromium, run headless, needs none of its
+# recommends; node and npm may come from elsewhere than Debian, so look for the commands.
+web=()
+installed chromium || web+=(chromium)
+command -v node >/dev/null || web+=(nodejs)
+command -v npm >/dev/null || web+=(npm)
 
-if [[ $(id -u) != 0 ]]; then
-  echo "setup: missing packages: ${missing[*]}; install them or run as root" >&2
-  exit 1
+if ((${#missing[@]} + ${#web[@]} > 0)); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "setup: missing packages: ${missing[*]} ${web[*]}; install them or run as root" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]} ${web[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  ((${#missing[@]} == 0)) || apt-get install -y -qq "${missing[@]}" >/dev/null
+  ((${#web[@]} == 0)) || apt-get install -y -qq --no-install-recommends "${web[@]}" >/dev/null
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+
+# The browser tests' node modules, exactly as package-lock.json pins them.
+e2e=$(dirname "$0")/../tests/e2e
+if [[ ! -f $e2e/node_modules/.package-lock.json || $e2e/package-lock.json -nt $e2e/node_modules/.package-lock.json ]]; then
+  (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "setup: npm ci in tests/e2e failed: the dashboard's browser tests will be skipped" >&2
+fi
