@@ -92,23 +92,14 @@ void dash_broadcast(struct ks_dash *d, const char *name, json_t *data)
 	json_decref(data);
 }
 
-/* Bytes still queued for the streams. */
-static size_t queued(const struct ks_dash *d)
-{
-	size_t n = 0;
-
-	for (const struct dash_client *c = d->clients; c; c = c->next)
-		n += ks_http_stream_queued(c->st);
-	return n;
-}
-
 void ks_dash_flush(struct ks_dash *d, int64_t timeout_ns)
 {
 	uint64_t end = ks_loop_now_ns() + (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
 
-	/* One round at least: the last event may be handed over but not written yet. */
-	do {
+	/* Ending the streams makes libmicrohttpd finish each response once its queue is out:
+	 * only then are the last events (the VM's end, `end`) on their way to the pages. */
+	ks_http_streams_close(d->http);
+	while (ks_http_streams_closing(d->http) && ks_loop_now_ns() < end)
 		if (ks_loop_run_once(d->loop, 10000000) < 0)
 			break;
-	} while (queued(d) && ks_loop_now_ns() < end);
 }

@@ -114,8 +114,8 @@ uint16_t ks_dash_port(const struct ks_dash *d);
 /* The number of open event streams (pages watching). */
 size_t ks_dash_streams(const struct ks_dash *d);
 
-/* Runs the loop until what is queued for every event stream has gone out (a page is told
- * `end` before the process exits), at most timeout_ns. */
+/* Ends every event stream and runs the loop until each has sent what was queued for it
+ * (a page is told `end` before the process exits), at most timeout_ns. */
 void ks_dash_flush(struct ks_dash *d, int64_t timeout_ns);
 
 /* ---- the model: each call pushes what changed to every event stream ---- */

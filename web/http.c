@@ -649,7 +649,7 @@ void ks_http_free(struct ks_http *h)
 	if (!h)
 		return;
 	/* Close callbacks first, and no connection left suspended: libmicrohttpd forbids it. */
-	ks_http_streams_end(h);
+	ks_http_streams_close(h);
 	if (h->epfd >= 0)
 		ks_loop_del_fd(h->loop, h->epfd);
 	if (h->timeout_timer)

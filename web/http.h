@@ -166,4 +166,15 @@ void ks_http_stream_close(struct ks_http_stream *st);
 /* The number of open streams. */
 size_t ks_http_streams(const struct ks_http *h);
 
+/*
+ * Ends every stream (their close callbacks run); each still sends what was queued for it,
+ * then its response ends. Until libmicrohttpd is done with them, they count in
+ * ks_http_streams_closing(): a process about to exit runs the loop until that is 0, so that
+ * the pages get the last events.
+ */
+void ks_http_streams_close(struct ks_http *h);
+
+/* The number of ended streams whose last bytes libmicrohttpd has not finished with. */
+size_t ks_http_streams_closing(const struct ks_http *h);
+
 #endif

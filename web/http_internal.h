@@ -33,6 +33,7 @@ struct ks_http {
 	void *data;
 	struct ks_http_stream *streams;  /* open ones: close callback still owed */
 	size_t nstreams;
+	size_t nclosing;        /* streams ended, their last bytes not yet handed over */
 };
 
 struct ks_http_req {
@@ -53,8 +54,5 @@ int ks_http_queue_answer(struct ks_http_req *rq, unsigned status, const char *ty
 
 /* Makes MHD_run() happen in the next round of the loop (a resumed connection needs it). */
 void ks_http_kick(struct ks_http *h);
-
-/* Ends every open stream, running the close callbacks; none is left suspended after. */
-void ks_http_streams_end(struct ks_http *h);
 
 #endif

@@ -201,10 +201,12 @@ static void end_stream(struct ks_http_stream *st)
 	st->ka_timer = 0;
 	if (st->cb)
 		st->cb(st, st->data);
-	if (st->released)
+	if (st->released) {
 		stream_free(st);
-	else
+	} else {
+		h->nclosing++;
 		wake(st);  /* the reader ends the response once the queue is sent */
+	}
 }
 
 /* libmicrohttpd's free callback of the response: the client is gone or the answer done. */
@@ -215,10 +217,12 @@ static void stream_released(void *cls)
 	st->released = true;
 	st->conn = NULL;
 	unwatch(st);
-	if (st->open)
+	if (st->open) {
 		end_stream(st);
-	else
+	} else {
+		st->h->nclosing--;
 		stream_free(st);
+	}
 }
 
 static void on_keepalive(struct ks_loop *l, int64_t id, void *data)
@@ -335,7 +339,12 @@ size_t ks_http_streams(const struct ks_http *h)
 	return h->nstreams;
 }
 
-void ks_http_streams_end(struct ks_http *h)
+size_t ks_http_streams_closing(const struct ks_http *h)
+{
+	return h->nclosing;
+}
+
+void ks_http_streams_close(struct ks_http *h)
 {
 	while (h->streams)
 		end_stream(h->streams);

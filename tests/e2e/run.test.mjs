@@ -102,6 +102,11 @@ test('run-dashboard: rows go RUNNING then PASS and end as kscope run says', { sk
     await screenshot(page, 'run-dashboard');
     await page.click('nav.tabs button[data-view="machines"]');
     await page.waitForSelector('[data-testid="vm-1"]');
+    /* The last events reach the page before kscope exits: every VM is seen to end. */
+    await page.waitForFunction(() => {
+      const cards = document.querySelectorAll('[data-testid^="vm-"]');
+      return cards.length > 0 && [...cards].every((c) => c.dataset.state === 'ended');
+    }, null, { timeout: 30000 });
     await screenshot(page, 'run-dashboard-machines');
   } catch (e) {
     if (page) await screenshot(page, 'run-dashboard-failed').catch(() => {});
