@@ -479,7 +479,9 @@ static void detach(struct ks_supervisor *s, struct sup_monitor *sm)
 	if (sm->pause_timer > 0)
 		ks_loop_del_timer(s->loop, sm->pause_timer);
 	sm->pause_timer = 0;
-	s->monitor = NULL;
+	/* s->monitor stays set until the end: removing the breakpoints and resuming talk to
+	 * the gdbstub, and a request that comes meanwhile (the next events client, say) must
+	 * wait for that (sup_monitor_defer()) rather than send its own packets in between. */
 	ks_monitor_free(sm->m);
 	sm->m = NULL;
 	if (s->ended) {
@@ -496,6 +498,7 @@ static void detach(struct ks_supervisor *s, struct sup_monitor *sm)
 		sup_log(s, "events: client left; the VM %s", paused && sm->user_paused
 			? "stays paused" : "runs on");
 	}
+	s->monitor = NULL;
 	free_monitor(sm);
 }
 

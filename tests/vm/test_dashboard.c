@@ -498,6 +498,10 @@ static void watch_a_vm(void **state)
 	sse_wait(&s, "event: paused", 10);
 	check_memory(f, "dash");
 	check_step_and_poke(f, "dash");
+	/* Rules set on the paused VM, then on the running one: the stream comes back both ways
+	 * (the old monitor's breakpoints go before the new one arms its own). */
+	check_pause_on(f);
+	check_vm_status("dash", "state:       paused");
 	json_decref(api(f, "POST", "/api/action", true, "{\"vm\": 1, \"action\": \"resume\"}",
 			200));
 	check_pause_on(f);
