@@ -17,6 +17,7 @@
 
 #define MS 1000000ull
 #define KEEPALIVE_NS (15000 * MS)
+#define COALESCE_MS 40ull        /* see ks_http_opts.coalesce_ms */
 #define MAX_TIMEOUT_MS (3600 * 1000ull)  /* re-asking libmicrohttpd hourly costs nothing */
 #define MIN_QUEUE 256u          /* room for a "dropped" notice when the queue is below half */
 #define CONN_LIMIT 256u
@@ -606,6 +607,7 @@ static void copy_opts(struct ks_http *h, struct ks_loop *loop, const struct ks_h
 	h->max_body = o->max_body ? o->max_body : KS_HTTP_DEFAULT_MAX_BODY;
 	h->max_queue = o->max_queue ? o->max_queue : KS_HTTP_DEFAULT_MAX_QUEUE;
 	h->keepalive_ns = o->keepalive_ms ? o->keepalive_ms * MS : KEEPALIVE_NS;
+	h->coalesce_ns = (o->coalesce_ms ? o->coalesce_ms : COALESCE_MS) * MS;
 	h->files = o->files;
 	h->handler = o->handler;
 	h->data = o->data;

@@ -36,7 +36,10 @@
  * counted, and when the client has taken enough that the queue is below half, the
  * server sends "event: dropped" with {"dropped": total} before anything else, so the page
  * can show it. A slow browser therefore costs memory up to the bound and never blocks the
- * loop. A stream gets a ": keep-alive" comment every 15 s of silence
+ * loop. Events sent to an idle stream wait opts.coalesce_ms before they are written, so that
+ * a flood of them reaches the browser in a few writes a second, not one write (and one
+ * wake-up of the browser's network and renderer processes) per event: the browser then
+ * costs the VMs sharing its CPUs little. A stream gets a ": keep-alive" comment every 15 s of silence
  * (opts.keepalive_ms).
  */
 
@@ -75,6 +78,7 @@ struct ks_http_opts {
 	size_t max_body;       /* KS_HTTP_DEFAULT_MAX_BODY (also when 0) */
 	size_t max_queue;      /* KS_HTTP_DEFAULT_MAX_QUEUE (also when 0); at least 256 */
 	unsigned keepalive_ms; /* 0 (default): 15000, the silence before a ": keep-alive" */
+	unsigned coalesce_ms;  /* 0 (default): 40; events of this long go out in one write */
 	const char *token;     /* NULL: one is made (32 hex digits from getrandom) */
 	const struct ks_http_file *files;  /* the static files, ending with path NULL */
 	ks_http_handler handler;

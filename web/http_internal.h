@@ -26,6 +26,7 @@ struct ks_http {
 	bool any_host;
 	size_t max_body, max_queue;
 	uint64_t keepalive_ns;
+	uint64_t coalesce_ns;
 	char *token, *url;
 	char *hosts[KS_HTTP_MAX_HOSTS];  /* Host header values accepted */
 	const struct ks_http_file *files;

@@ -23,6 +23,7 @@ struct ks_http_stream {
 	uint64_t dropped;
 	uint64_t last_queued;         /* ns, for the keep-alive */
 	int64_t ka_timer;
+	int64_t co_timer;             /* a wake-up after the coalescing delay */
 	int fd;                       /* the client's socket, watched while suspended */
 	bool open;                    /* in h->streams, close callback owed */
 	bool released;                /* libmicrohttpd freed the response */
@@ -199,6 +200,9 @@ static void end_stream(struct ks_http_stream *st)
 	if (st->ka_timer)
 		ks_loop_del_timer(h->loop, st->ka_timer);
 	st->ka_timer = 0;
+	if (st->co_timer)
+		ks_loop_del_timer(h->loop, st->co_timer);
+	st->co_timer = 0;
 	if (st->cb)
 		st->cb(st, st->data);
 	if (st->released) {
@@ -223,6 +227,29 @@ static void stream_released(void *cls)
 		st->h->nclosing--;
 		stream_free(st);
 	}
+}
+
+static void on_coalesced(struct ks_loop *l, int64_t id, void *data)
+{
+	struct ks_http_stream *st = data;
+
+	(void)l, (void)id;
+	st->co_timer = 0;
+	wake(st);
+}
+
+/* Wakes st once the coalescing delay is over; at once if no timer can be had. */
+static void wake_soon(struct ks_http_stream *st)
+{
+	int64_t id;
+
+	if (!st->suspended || st->co_timer)
+		return;
+	id = ks_loop_add_timer(st->h->loop, st->h->coalesce_ns, 0, on_coalesced, st);
+	if (id > 0)
+		st->co_timer = id;
+	else
+		wake(st);
 }
 
 static void on_keepalive(struct ks_loop *l, int64_t id, void *data)
@@ -311,7 +338,7 @@ int ks_http_stream_send(struct ks_http_stream *st, const char *event, json_t *da
 		st->notice_owed = true;
 		r = -ENOBUFS;
 	} else if (queue_put(st, msg, (size_t)n) == 0) {
-		wake(st);
+		wake_soon(st);
 		r = 0;
 	}
 	free(msg);
