@@ -11,6 +11,7 @@
 #include <kscope/mem.h>
 
 #include "monitor_internal.h"
+#include "x86_cs.h"
 
 /* ---- the instruction at a site, emulated ---- */
 
@@ -67,45 +68,21 @@ struct gpr {
 	unsigned shift;   /* 8 for AH, BH, CH, DH */
 };
 
-/* capstone's names of each register at 8, 4, 2 and 1 bytes, in gdb's order. */
-static const x86_reg gpr_names[16][4] = {
-	{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL },
-	{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL },
-	{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
-	{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
-	{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
-	{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
-	{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
-	{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
-	{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B },
-	{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B },
-	{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B },
-	{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B },
-	{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B },
-	{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B },
-	{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B },
-	{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B },
-};
-
 static bool gpr_of(const cs_x86_op *op, struct gpr *g)
 {
-	static const x86_reg high[4] = { X86_REG_AH, X86_REG_BH, X86_REG_CH, X86_REG_DH };
-	static const unsigned widths[4] = { 8, 4, 2, 1 };
+	/* The encoding's order (x86_cs.h) in gdb's (enum ks_x86_reg). */
+	static const unsigned char to_gdb[16] = {
+		KS_X86_RAX, KS_X86_RCX, KS_X86_RDX, KS_X86_RBX,
+		KS_X86_RSP, KS_X86_RBP, KS_X86_RSI, KS_X86_RDI,
+		KS_X86_R8, KS_X86_R9, KS_X86_R10, KS_X86_R11,
+		KS_X86_R12, KS_X86_R13, KS_X86_R14, KS_X86_R15,
+	};
+	unsigned num, bytes, shift;
 
-	if (op->type != X86_OP_REG)
+	if (op->type != X86_OP_REG || !ks_cs_gpr(op->reg, &num, &bytes, &shift))
 		return false;
-	for (unsigned i = 0; i < 16; i++)
-		for (unsigned k = 0; k < 4; k++)
-			if (gpr_names[i][k] == op->reg) {
-				*g = (struct gpr){ i, widths[k], 0 };
-				return true;
-			}
-	for (unsigned i = 0; i < 4; i++)
-		if (high[i] == op->reg) {
-			*g = (struct gpr){ i, 1, 8 };
-			return true;
-		}
-	return false;
+	*g = (struct gpr){ to_gdb[num], bytes, shift };
+	return true;
 }
 
 /* The registers an emulated instruction may change, and where struct ks_x86_regs has them. */

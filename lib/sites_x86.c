@@ -6,6 +6,7 @@
 #include <capstone/capstone.h>
 
 #include "sites_internal.h"
+#include "x86_cs.h"
 
 #define MAX_INSN 15        /* bytes in the longest x86 instruction */
 #define BACK_INSNS 16      /* instructions traced back from a wrmsr */
@@ -387,40 +388,17 @@ struct regs {
 	uint32_t known;
 };
 
-/* Index (RAX = 0 ... R15 = 15) and width of a general register; -1 for anything else. */
+/* Index (RAX = 0 ... R15 = 15, encoding order) and width in bits of a general register;
+ * -1 for anything else. */
 static int gpr(unsigned r, unsigned *bits)
 {
-	static const unsigned short t[16][4] = {
-		{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL },
-		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
-		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
-		{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL },
-		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
-		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
-		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
-		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
-		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B },
-		{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B },
-		{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B },
-		{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B },
-		{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B },
-		{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B },
-		{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B },
-		{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B },
-	};
-	static const unsigned w[4] = { 64, 32, 16, 8 };
+	unsigned num, bytes, shift;
 
-	for (int i = 0; i < 16; i++)
-		for (int k = 0; k < 4; k++)
-			if (t[i][k] == r) {
-				*bits = w[k];
-				return i;
-			}
-	if (r == X86_REG_AH || r == X86_REG_CH || r == X86_REG_DH || r == X86_REG_BH) {
-		*bits = 8;
-		return r == X86_REG_AH ? 0 : r == X86_REG_CH ? 1 : r == X86_REG_DH ? 2 : 3;
-	}
-	return -1;
+	*bits = 0;
+	if (!ks_cs_gpr(r, &num, &bytes, &shift))
+		return -1;
+	*bits = bytes * 8;
+	return (int)num;
 }
 
 /* The value of an operand: an immediate or a known 32- or 64-bit register. */
