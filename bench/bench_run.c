@@ -11,6 +11,7 @@
 #include <kscope/loop.h>
 #include <kscope/qemu_argv.h>
 #include <kscope/spawn.h>
+#include <kscope/unixsock.h>
 #include <kscope/vmspec.h>
 
 #include "vm_internal.h"
@@ -33,9 +34,21 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Runs argv to its end, output thrown away; the wall time in ms, or -1 when it failed
- * (an exit status other than want). */
-static double timed(char *const *argv, int want)
+/* Reads the Unix socket at path to its end, connecting as soon as it is there. */
+static void read_socket(const char *path)
+{
+	int fd = ks_unix_connect(NULL, path, 10 * SEC, "console", NULL);
+	char buf[16384];
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Runs argv to its end, output thrown away, reading the console socket `console` meanwhile
+ * when not NULL; the wall time in ms, or -1 when it failed (an exit status other than want). */
+static double timed_reading(char *const *argv, int want, const char *console)
 {
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC), status;
 	uint64_t t0 = ks_loop_now_ns();
@@ -43,6 +56,8 @@ static double timed(char *const *argv, int want)
 	double ms;
 
 	close(null);
+	if (pid > 0 && console)
+		read_socket(console);
 	if (pid < 0 || ks_wait_pid(pid, 120 * SEC, &status) < 0)
 		return -1;
 	ms = (double)(ks_loop_now_ns() - t0) / 1e6;
@@ -54,12 +69,20 @@ static double timed(char *const *argv, int want)
 	return ms;
 }
 
+static double timed(char *const *argv, int want)
+{
+	return timed_reading(argv, want, NULL);
+}
+
 /*
  * QEMU as kscope run starts it for the demo kernel's default suites (microvm, TCG, 4 CPUs,
  * 128 MiB in a shared /dev/shm file, QMP, gdbstub and serial sockets, pvpanic, a qcow2 drive
- * for snapshots, the cpu_reset log, no-reboot and pause at shutdown), run to its exit.
+ * for snapshots, the cpu_reset log, no-reboot and pause at shutdown), run to its exit. With
+ * `reader`, a client reads COM1 as kscope does (from when its socket is there: QEMU does not
+ * wait for it, the kernel's first line comes later); without, QEMU drops what the kernel
+ * prints, without a write.
  */
-static double raw_qemu(const char *kernel)
+static double raw_qemu(const char *kernel, bool reader)
 {
 	struct ks_vmspec *s = ks_vmspec_new(NULL);
 	char qmp[128], gdb[128], ser[128], qcow2[128], dlog[128], ram[96], **argv = NULL;
@@ -80,7 +103,7 @@ static double raw_qemu(const char *kernel)
 	ks_vmspec_set(s, "accel", "tcg", NULL);
 	ks_vmspec_set(s, "cpus", "4", NULL);
 	if (ks_qcow2_create(qcow2, 1ull << 30, NULL) == 0 && ks_qemu_argv_build(s, &p, &argv, NULL) == 0)
-		ms = timed(argv, (0x10 << 1) | 1);
+		ms = timed_reading(argv, (0x10 << 1) | 1, reader ? ser : NULL);
 	ks_qemu_argv_free(argv);
 	ks_vmspec_free(s);
 	unlink(ram);
@@ -174,7 +197,12 @@ struct args {
 
 static double raw_demo(const void *x)
 {
-	return raw_qemu(((const struct args *)x)->demo);
+	return raw_qemu(((const struct args *)x)->demo, false);
+}
+
+static double raw_demo_reader(const void *x)
+{
+	return raw_qemu(((const struct args *)x)->demo, true);
 }
 
 static double run_demo(const void *x)
@@ -182,6 +210,25 @@ static double run_demo(const void *x)
 	const struct args *a = x;
 
 	return kscope_run(a->kscope, a->demo, 0, "--cpus", "4", "--jobs", "1", NULL);
+}
+
+/* The demo kernel without kt_ (no symbols, no kt_magic_sites): followed by KTAP alone. */
+static char ktap_only[128];
+
+static double run_ktap_only(const void *x)
+{
+	const struct args *a = x;
+
+	return kscope_run(a->kscope, ktap_only, 0, "--cpus", "4", "--jobs", "1", NULL);
+}
+
+static bool make_ktap_only(const char *demo)
+{
+	char *argv[] = { "objcopy", "--strip-all", "--remove-section=kt_magic_sites",
+			 (char *)demo, ktap_only, NULL };
+
+	snprintf(ktap_only, sizeof(ktap_only), "%s/demo-ktap-only.elf", dir);
+	return timed(argv, 0) >= 0;
 }
 
 static double plain_demo(const void *x)
@@ -247,15 +294,57 @@ static double bench_reboot(const void *x)
 	return isolate(x, ((const struct args *)x)->bench, "bench_destructive", "reboot");
 }
 
+/* Whether comparison `name` is in the comma-separated list `which` (NULL: every one). */
+static bool wanted(const char *which, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = which; p && *p; p += strcspn(p, ","), p += *p == ',')
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return true;
+	return !which;
+}
+
+/* kscope run next to raw QEMU: same argv, a console reader, -serial stdio, without kt_. */
+static bool demo_pairs(const struct args *a, const char *which, int runs)
+{
+	const struct side run = { "kscope run --jobs 1", run_demo, a },
+			  raw = { "raw QEMU, same argv", raw_demo, a },
+			  rdr = { "raw QEMU + COM1 reader", raw_demo_reader, a },
+			  plain = { "raw QEMU, -serial stdio", plain_demo, a },
+			  ktap = { "kscope run, KTAP only", run_ktap_only, a };
+	const char *what = "demo kernel, default suites, -smp 4";
+	double m1, m2;
+	bool ok = true;
+
+	if (wanted(which, "demo") && (ok = compare(what, &run, &raw, runs, &m1, &m2)))
+		printf("  kscope run adds %.1f%% (target: at most 15%%)\n", (m1 / m2 - 1) * 100);
+	if (ok && wanted(which, "reader") && (ok = compare(what, &rdr, &raw, runs, &m1, &m2)))
+		printf("  reading COM1 as it comes adds %.1f%% to raw QEMU\n", (m1 / m2 - 1) * 100);
+	if (ok && wanted(which, "plain") && (ok = compare(what, &run, &plain, runs, &m1, &m2)))
+		printf("  kscope run adds %.1f%% to the command make run used before\n",
+		       (m1 / m2 - 1) * 100);
+	if (ok && wanted(which, "ktap") && !make_ktap_only(a->demo)) {
+		printf("  (no objcopy: kscope run on the demo kernel without kt_ not measured)\n");
+	} else if (ok && wanted(which, "ktap") && (ok = compare(what, &run, &ktap, runs, &m1,
+								 &m2))) {
+		printf("  following kt_ (the READY stop, kt_state) adds %.1f ms\n", m1 - m2);
+	}
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
 	int runs = argc > 4 ? atoi(argv[4]) : 11;
+	const char *which = argc > 5 ? argv[5] : NULL;
 	double m1, m2;
 	bool ok = true;
 
 	if (argc < 4 || runs < 1 || runs > MAXRUNS) {
-		fprintf(stderr, "usage: bench_run KSCOPE DEMO_KERNEL BENCH_KERNEL [RUNS]\n");
+		fprintf(stderr, "usage: bench_run KSCOPE DEMO_KERNEL BENCH_KERNEL [RUNS [WHICH]]\n"
+			"  WHICH: comma-separated, from demo,reader,plain,ktap,jobs,raw,isolate "
+			"(default: all)\n");
 		return 2;
 	}
 	a = (struct args){ argv[1], argv[2], argv[3] };
@@ -263,31 +352,24 @@ int main(int argc, char **argv)
 		return 1;
 	setenv("KSCOPE_RUNDIR", dir, 1);
 	printf("bench_run: %d runs each, alternating; medians\n", runs);
-	const struct side run = { "kscope run --jobs 1", run_demo, &a },
-			  raw = { "raw QEMU, same argv", raw_demo, &a };
-	ok &= compare("demo kernel, default suites, -smp 4", &run, &raw, runs, &m1, &m2);
-	if (ok)
-		printf("  kscope run adds %.1f%% (target: at most 15%%)\n", (m1 / m2 - 1) * 100);
-	const struct side plain = { "raw QEMU, -serial stdio", plain_demo, &a };
-	ok &= compare("demo kernel, default suites, -smp 4", &run, &plain, runs, &m1, &m2);
-	if (ok)
-		printf("  kscope run adds %.1f%% to the command make run used before\n",
-		       (m1 / m2 - 1) * 100);
+	ok = demo_pairs(&a, which, runs);
 	const struct side j2 = { "--jobs 2", jobs2, &a }, j1 = { "--jobs 1", jobs1, &a };
-	ok &= compare("16 suites of fixed work (kscope-bench.elf)", &j2, &j1, runs, &m1, &m2);
-	if (ok)
+	if (ok && wanted(which, "jobs") &&
+	    (ok = compare("16 suites of fixed work (kscope-bench.elf)", &j2, &j1, runs, &m1, &m2)))
 		printf("  --jobs 2 is %.2fx as fast as --jobs 1 (target: at least 1.6x)\n", m2 / m1);
 	const struct side rt = { "raw QEMU, 2 VMs of 8", raw_together, &a },
 			  ri = { "raw QEMU, 1 VM of 16", raw_one_vm, &a };
-	ok &= compare("the same 16 suites without kscope", &rt, &ri, runs, &m1, &m2);
-	if (ok)
+	if (ok && wanted(which, "raw") &&
+	    (ok = compare("the same 16 suites without kscope", &rt, &ri, runs, &m1, &m2)))
 		printf("  raw QEMU itself gains %.2fx from two VMs on this machine\n", m2 / m1);
 	const struct side ds = { "--isolate snapshot", demo_snapshot, &a },
 			  dr = { "--isolate reboot", demo_reboot, &a },
 			  bs = { "--isolate snapshot", bench_snapshot, &a },
 			  br = { "--isolate reboot", bench_reboot, &a };
-	ok &= compare("1 destructive test + irq (demo)", &ds, &dr, runs, &m1, &m2);
-	ok &= compare("4 destructive tests + irq (kscope-bench.elf)", &bs, &br, runs, &m1, &m2);
+	if (ok && wanted(which, "isolate"))
+		ok = compare("1 destructive test + irq (demo)", &ds, &dr, runs, &m1, &m2) &&
+		     compare("4 destructive tests + irq (kscope-bench.elf)", &bs, &br, runs, &m1,
+			     &m2);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

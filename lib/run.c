@@ -325,7 +325,8 @@ static bool busy(const struct ks_run *r)
 static bool waiting_boot(const struct ks_run *r)
 {
 	for (unsigned i = 0; r->k.kt && i < r->nvms; i++)
-		if (r->vms[i].phase == RUN_VM_BOOT && !r->vms[i].batch)
+		if ((r->vms[i].phase == RUN_VM_START || r->vms[i].phase == RUN_VM_BOOT) &&
+		    !r->vms[i].batch)
 			return true;
 	return false;
 }
@@ -333,6 +334,7 @@ static bool waiting_boot(const struct ks_run *r)
 /*
  * Gives idle VMs work. Before the plan is known every VM boots at once (the first at READY
  * finds the plan, each takes its share there); a boot that finds nothing left ends at READY.
+ * Booting only spawns QEMU: the VMs' start-ups run side by side on the loop.
  */
 static int schedule(struct ks_run *r, struct ks_error *err)
 {
@@ -358,8 +360,6 @@ static int schedule(struct ks_run *r, struct ks_error *err)
 			run_vm_teardown(v);
 			return rc;
 		}
-		run_emit(r, KS_RUN_EV_VM_START, v->num, b ? b->round : 0, 0, KS_RUN_NOTRUN,
-			 ks_vm_name(v->vm));
 	}
 	return 0;
 }
@@ -439,6 +439,12 @@ int ks_run_exec(struct ks_run *r, struct ks_loop *loop, struct ks_error *err)
 			if (r->stopping)
 				run_vm_halt(&r->vms[i]);
 			run_vm_step(&r->vms[i]);
+		}
+		if (r->failed.code < 0) {
+			rc = r->failed.code;
+			if (err)
+				*err = r->failed;
+			break;
 		}
 		if (now >= r->next_tick_ns) {
 			r->next_tick_ns = now + TICK_NS;

@@ -112,6 +112,7 @@ struct run_result {
 
 enum run_phase {
 	RUN_VM_IDLE,      /* no VM */
+	RUN_VM_START,     /* QEMU spawned, its QMP and console not connected yet */
 	RUN_VM_BOOT,      /* started, heading for READY (or, KTAP-only, running) */
 	RUN_VM_TESTS,     /* a segment runs */
 	RUN_VM_DRAIN,     /* stopped or ended: waiting for the last console lines */
@@ -161,6 +162,8 @@ struct run_vm {
 	unsigned num;            /* 1-based */
 	enum run_phase phase;
 	struct ks_vm *vm;
+	bool start_done;         /* the VM's start ended; start_err says how */
+	struct ks_error start_err;
 	struct ks_gdb *gdb;
 	bool gdb_running;        /* continued through gdb; a stop will come */
 	bool stopped;            /* the gdb client saw a stop we have not handled */
@@ -228,6 +231,7 @@ struct ks_run {
 	bool from_state;
 	char last_end[600];      /* how the last VM ended */
 	char early_why[600];     /* how the last boot that never got to READY stopped */
+	struct ks_error failed;  /* a VM that could not be started or driven ends the run */
 	unsigned next_round;     /* the next round to partition */
 	char **log_paths;
 	uint64_t next_tick_ns;
@@ -293,7 +297,11 @@ int run_state_select(struct run_vm *v, const struct ks_kt_state *st, const size_
 
 /* ---- a VM slot (run_vm.c) ---- */
 
-/* Boots a VM for the slot (the batch may still be unknown). 0 or -errno with err filled. */
+/*
+ * Boots a VM for the slot (the batch may still be unknown): spawns QEMU and returns, the
+ * slot in RUN_VM_START; run_vm_step() goes on once QEMU is up, and a start that fails there
+ * sets r->failed. 0 or -errno with err filled.
+ */
 int run_vm_boot(struct run_vm *v, struct ks_error *err);
 
 /* Does what the slot's state calls for now; called after every loop round. */

@@ -201,14 +201,23 @@ static int boot_gdb(struct run_vm *v, struct ks_error *err)
 	return run_vm_continue(v, err);
 }
 
+/* The VM's start is over: run_vm_step() goes on from here. */
+static void on_started(struct ks_vm *vm, int rc, const struct ks_error *err, void *data)
+{
+	struct run_vm *v = data;
+
+	(void)vm;
+	v->start_done = true;
+	v->start_err.code = rc;
+	snprintf(v->start_err.msg, sizeof(v->start_err.msg), "%s", rc < 0 && err ? err->msg : "");
+}
+
 int run_vm_boot(struct run_vm *v, struct ks_error *err)
 {
 	struct ks_run *r = v->run;
 	struct ks_vm_opts o;
 	char name[40];
-	int rc;
 
-	open_log(v);
 	snprintf(name, sizeof(name), "run-%d-%u-%u", (int)getpid(), v->num, v->boots + 1);
 	ks_vm_opts_init(&o);
 	o.name = name;
@@ -218,31 +227,58 @@ int run_vm_boot(struct run_vm *v, struct ks_error *err)
 	o.pause_on_shutdown = true;
 	o.snapshots = r->k.kt && r->o.isolate == KS_RUN_ISOLATE_SNAPSHOT;
 	v->ended = v->qmp_panic = v->qmp_shutdown = v->stopped = v->gdb_running = false;
-	v->kt_ready = v->snapshot = v->have_cr3 = false;
+	v->kt_ready = v->snapshot = v->have_cr3 = v->start_done = false;
 	v->stop = RUN_STOP_NONE;
-	if (!(v->vm = ks_vm_start(r->loop, r->spec, &o, err)))
+	if (!(v->vm = ks_vm_launch(r->loop, r->spec, &o, on_started, v, err)))
 		return err ? err->code : -EIO;
 	v->boots++;
 	r->boots++;
-	ks_vm_on_event(v->vm, on_vm_event, v);
-	/* A VM without serial ports still has kt_state to follow. */
-	if (ks_vm_chan(v->vm, 0))
-		v->line_cb = ks_chan_on_line(ks_vm_chan(v->vm, 0), on_line, v);
+	v->phase = RUN_VM_START;
+	/* QEMU starts meanwhile: what is left here costs it nothing. */
+	open_log(v);
 	if (v->log)
 		fprintf(v->log, "# kscope run: vm%u boot %u: qemu pid %d, accel %s\n", v->num,
 			v->boots, (int)ks_vm_pid(v->vm), ks_accel_name(ks_vm_accel(v->vm)));
 	run_vm_event(v, "boot %u", v->boots);
-	v->phase = RUN_VM_BOOT;
-	v->next_poll_ns = ks_loop_now_ns();
+	return 0;
+}
+
+/* QEMU is up, its console connected: follow it, and for kt_ arm the watch on READY. */
+static int started(struct run_vm *v, struct ks_error *err)
+{
+	struct ks_run *r = v->run;
+	int rc;
+
+	if (v->start_err.code < 0)
+		return ks_error_set(err, v->start_err.code, "%s", v->start_err.msg);
 	/* The console is followed from the first line: without kt_ the one pass is the whole
 	 * boot; with it, a kernel that never stops at READY can still be read (run_degrade()). */
 	if ((rc = run_seg_init(&v->seg, v->batch ? v->batch->round : 0, NULL, 0,
 			       ks_loop_now_ns())) < 0)
 		return ks_error_set(err, rc, "out of memory");
 	v->in_seg = true;
-	if (!r->k.kt)
-		v->phase = RUN_VM_TESTS;
+	ks_vm_on_event(v->vm, on_vm_event, v);
+	/* A VM without serial ports still has kt_state to follow. */
+	if (ks_vm_chan(v->vm, 0))
+		v->line_cb = ks_chan_on_line(ks_vm_chan(v->vm, 0), on_line, v);
+	v->phase = r->k.kt ? RUN_VM_BOOT : RUN_VM_TESTS;
+	v->next_poll_ns = ks_loop_now_ns();
+	run_emit(r, KS_RUN_EV_VM_START, v->num, v->batch ? v->batch->round : 0, 0,
+		 KS_RUN_NOTRUN, ks_vm_name(v->vm));
 	return r->k.kt ? boot_gdb(v, err) : 0;
+}
+
+/* A VM that cannot be started or driven ends the run, as when QEMU is missing. */
+static void start_step(struct run_vm *v)
+{
+	struct ks_run *r = v->run;
+	struct ks_error err = { 0 };
+
+	if (!v->start_done || started(v, &err) == 0)
+		return;
+	if (!r->failed.code)
+		r->failed = err;
+	run_vm_teardown(v);
 }
 
 void run_vm_abandon(struct run_vm *v, const char *what, const char *why)
@@ -536,6 +572,9 @@ static void set_stop(struct run_vm *v, enum run_stop why, const char *fmt, const
 
 void run_vm_halt(struct run_vm *v)
 {
+	/* Nothing ran on a VM still starting: it goes, its tests become NOTRUN. */
+	if (v->phase == RUN_VM_START)
+		run_vm_teardown(v);
 	if (v->phase != RUN_VM_BOOT && v->phase != RUN_VM_TESTS)
 		return;
 	run_vm_pause(v);
@@ -662,6 +701,9 @@ void run_vm_step(struct run_vm *v)
 
 	switch (v->phase) {
 	case RUN_VM_IDLE:
+		break;
+	case RUN_VM_START:
+		start_step(v);
 		break;
 	case RUN_VM_BOOT:
 		if (v->stopped && v->gdb && !v->qmp_panic && !v->qmp_shutdown && !v->ended) {

@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -266,6 +270,8 @@ static void classify(struct ks_vm *vm, int status)
 	}
 }
 
+static void start_failed(struct ks_vm *vm, const char *what);
+
 void vm_ended(struct ks_vm *vm, int status)
 {
 	ks_cleanup_del_pid(vm->pid);
@@ -277,7 +283,10 @@ void vm_ended(struct ks_vm *vm, int status)
 	vm->pid = -1;
 	classify(vm, status);
 	vm->state = KS_VM_ENDED;
-	if (vm->cb)
+	/* A VM that ends while it starts failed to start: its start callback says so. */
+	if (vm->start)
+		start_failed(vm, "start");
+	else if (vm->cb)
 		vm->cb(vm, NULL, vm->cb_data);
 }
 
@@ -354,22 +363,6 @@ static int failed_to_start(struct ks_vm *vm, struct ks_error *err, const char *w
 	return ks_error_set(err, -ETIMEDOUT, "QEMU did not %s in time", what);
 }
 
-/* Connects QMP, retrying in short steps so that a QEMU that dies is noticed at once. */
-static int connect_qmp(struct ks_vm *vm, int64_t deadline, struct ks_error *err)
-{
-	struct ks_error e = { 0 };
-
-	while (vm->state != KS_VM_ENDED && (int64_t)ks_loop_now_ns() < deadline) {
-		vm->qmp = ks_qmp_connect(vm->loop, vm->qmp_path, SEC / 10, &e);
-		if (vm->qmp) {
-			ks_qmp_on_event(vm->qmp, on_qmp_event, vm);
-			return 0;
-		}
-		ks_loop_run_once(vm->loop, 0);
-	}
-	return failed_to_start(vm, err, "open its QMP socket");
-}
-
 static int connect_serial(struct ks_vm *vm, int64_t deadline, struct ks_error *err)
 {
 	for (unsigned i = 0; i < vm->nserial; i++) {
@@ -384,6 +377,294 @@ static int connect_serial(struct ks_vm *vm, int64_t deadline, struct ks_error *e
 							: (err ? err->code : -EIO);
 	}
 	return 0;
+}
+
+/* ---- the start: QMP and the serial ports connected as QEMU comes up ---- */
+
+/*
+ * Sent on QMP before the greeting is read: QEMU answers it (refusing it, as nothing but
+ * qmp_capabilities is taken before negotiation) from its main loop, that is once its
+ * start-up is over, whereas the greeting comes as soon as the socket accepts. The answer
+ * tells when the handshake can be done without waiting; ks_qmp_attach() drops it, as it
+ * answers no command of its own.
+ */
+#define START_PROBE "{\"execute\":\"query-status\",\"id\":\"kscope-start\"}\r\n"
+#define START_TOKEN "\"kscope-start\""
+#define REFUSED_RETRY_NS (SEC / 2000) /* bind() done, listen() not yet: microseconds apart */
+#define NO_NOTIFY_RETRY_NS (SEC / 1000)
+
+struct vm_start {
+	struct ks_vm *vm;
+	ks_vm_started_cb cb;
+	void *data;
+	int64_t deadline;   /* ks_loop_now_ns() */
+	/*
+	 * An epoll set watched through the loop, holding the process's inotify fd and then the
+	 * QMP socket, edge-triggered: the greeting must stay unread until the probe's answer
+	 * comes, and a level-triggered watch would wake the loop on every round meanwhile.
+	 */
+	int ep;
+	int wd;             /* the runtime directory's inotify watch, or -1: a timer retries */
+	int qmp;            /* connected QMP socket before its handshake, or -1 */
+	int64_t deadline_timer, retry_timer;
+	struct vm_start *next;
+};
+
+/*
+ * One inotify instance for the process, kept open: closing one waits for a grace period of
+ * the kernel's (14 ms here), longer than the whole wait it saves. A file created in any
+ * runtime directory makes every start under way try its QMP socket. A child made by fork()
+ * gets its own instance and list: its parent reads the inherited one.
+ */
+static int notify_fd = -1;
+static pid_t notify_pid;
+static struct vm_start *starts;
+
+static void start_free(struct ks_vm *vm)
+{
+	struct vm_start *st = vm->start, **pp = &starts;
+
+	if (!st)
+		return;
+	while (*pp && *pp != st)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = st->next;
+	if (st->wd >= 0)
+		inotify_rm_watch(notify_fd, st->wd);
+	if (st->ep >= 0) {
+		ks_loop_del_fd(vm->loop, st->ep);
+		close(st->ep);
+	}
+	if (st->qmp >= 0)
+		close(st->qmp);
+	if (st->deadline_timer > 0)
+		ks_loop_del_timer(vm->loop, st->deadline_timer);
+	if (st->retry_timer > 0)
+		ks_loop_del_timer(vm->loop, st->retry_timer);
+	free(st);
+	vm->start = NULL;
+}
+
+void vm_start_cancel(struct ks_vm *vm)
+{
+	start_free(vm);
+	vm->starting = false;
+}
+
+/* Tells the caller how the start went; a failed one kills QEMU first. */
+static void start_report(struct ks_vm *vm, ks_vm_started_cb cb, void *data, int rc,
+			 const struct ks_error *e)
+{
+	vm->starting = false;
+	if (rc < 0)
+		ks_vm_destroy(vm);
+	cb(vm, rc, rc < 0 ? e : NULL, data);
+}
+
+/* The start cannot go on: QEMU's own reason when it ended, else that it did not `what`. */
+static void start_failed(struct ks_vm *vm, const char *what)
+{
+	ks_vm_started_cb cb = vm->start->cb;
+	void *data = vm->start->data;
+	struct ks_error e = { 0 };
+
+	start_free(vm);
+	start_report(vm, cb, data, failed_to_start(vm, &e, what), &e);
+}
+
+static int attach_qmp(struct ks_vm *vm, int fd, int64_t deadline, struct ks_error *err)
+{
+	int64_t left = deadline - (int64_t)ks_loop_now_ns();
+
+	vm->qmp = ks_qmp_attach(vm->loop, fd, left > 0 ? left : 0, err);
+	if (!vm->qmp)
+		return failed_to_start(vm, err, "answer on QMP");
+	ks_qmp_on_event(vm->qmp, on_qmp_event, vm);
+	return 0;
+}
+
+/*
+ * QEMU runs its main loop: the QMP handshake, the serial ports and resuming the vCPUs take
+ * a few round trips now. They run the loop themselves, where anything may destroy or free
+ * the VM: the start is over for them, and `connecting` makes ks_vm_free() wait for them.
+ */
+static void start_connect(struct ks_vm *vm)
+{
+	ks_vm_started_cb cb = vm->start->cb;
+	void *data = vm->start->data;
+	int64_t deadline = vm->start->deadline;
+	int fd = vm->start->qmp, rc;
+	struct ks_error e = { 0 };
+
+	vm->start->qmp = -1;
+	start_free(vm);
+	vm->connecting = true;
+	rc = attach_qmp(vm, fd, deadline, &e);
+	if (rc == 0)
+		rc = connect_serial(vm, deadline, &e);
+	vm->started_ns = ks_loop_now_ns();
+	if (rc == 0 && !vm->opts.paused && vm->starting)
+		rc = ks_vm_resume(vm, &e);
+	vm->connecting = false;
+	if (vm->free_later)
+		ks_vm_free(vm);
+	else if (vm->starting)
+		start_report(vm, cb, data, rc, &e);
+}
+
+/* Whether QEMU has answered the probe: the greeting and the answer are only peeked at. */
+static void start_peek(struct ks_vm *vm)
+{
+	char buf[8192];
+	ssize_t n = recv(vm->start->qmp, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+
+	/* At EOF QEMU is going away: its end, coming through the pidfd, says why. */
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	if (strstr(buf, START_TOKEN) || (size_t)n == sizeof(buf) - 1)
+		start_connect(vm);
+}
+
+static void start_retry(struct ks_loop *l, int64_t id, void *data);
+
+static void start_retry_in(struct ks_vm *vm, int64_t ns)
+{
+	struct vm_start *st = vm->start;
+
+	if (st->retry_timer <= 0)
+		st->retry_timer = ks_loop_add_timer(vm->loop, (uint64_t)ns, 0, start_retry, vm);
+}
+
+/* Connects to QMP's socket once QEMU listens there, and sends the probe. */
+static void start_try_qmp(struct ks_vm *vm)
+{
+	struct vm_start *st = vm->start;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vm->qmp_path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    send(fd, START_PROBE, strlen(START_PROBE), MSG_NOSIGNAL) ==
+	    (ssize_t)strlen(START_PROBE)) {
+		ev.data.fd = fd;
+		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			st->qmp = fd;
+			return;
+		}
+	}
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	/* Refused: bound, not listening yet. Missing: inotify tells when it is there. */
+	if (e == ECONNREFUSED || e == EAGAIN || st->wd < 0)
+		start_retry_in(vm, st->wd < 0 ? NO_NOTIFY_RETRY_NS : REFUSED_RETRY_NS);
+}
+
+static void start_retry(struct ks_loop *l, int64_t id, void *data)
+{
+	struct ks_vm *vm = data;
+
+	(void)l, (void)id;
+	vm->start->retry_timer = 0;
+	if (vm->start->qmp < 0)
+		start_try_qmp(vm);
+}
+
+static void start_deadline(struct ks_loop *l, int64_t id, void *data)
+{
+	struct ks_vm *vm = data;
+
+	(void)l, (void)id;
+	vm->start->deadline_timer = 0;
+	start_failed(vm, vm->start->qmp < 0 ? "open its QMP socket" : "answer on QMP");
+}
+
+/* Files appeared in runtime directories: every start still without QMP tries again. */
+static void start_notified(void)
+{
+	char buf[4096];
+
+	while (read(notify_fd, buf, sizeof(buf)) > 0)
+		;
+	for (struct vm_start *st = starts; st; st = st->next)
+		if (st->qmp < 0)
+			start_try_qmp(st->vm);
+}
+
+/* A runtime directory changed, or QMP has news. */
+static void start_io(struct ks_loop *l, int fd, uint32_t events, void *data)
+{
+	struct ks_vm *vm = data;
+	struct vm_start *st = vm->start;
+	struct epoll_event ev[2];
+	int n = epoll_wait(st->ep, ev, 2, 0);
+	bool peek = false;
+
+	(void)l, (void)fd, (void)events;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.fd == notify_fd)
+			start_notified();
+		else if (ev[i].data.fd == st->qmp)
+			peek = true;
+	}
+	/* Last: it may end the start, and with it st. */
+	if (peek || (n == 0 && st->qmp >= 0))
+		start_peek(vm);
+}
+
+/* Watches the runtime directory through the process's inotify instance; -1 without. */
+static int watch_rundir(struct vm_start *st, const char *rundir)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int wd;
+
+	if (notify_fd < 0)
+		notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (notify_fd < 0 || (wd = inotify_add_watch(notify_fd, rundir, IN_CREATE)) < 0)
+		return -1;
+	ev.data.fd = notify_fd;
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, notify_fd, &ev) < 0) {
+		inotify_rm_watch(notify_fd, wd);
+		return -1;
+	}
+	return wd;
+}
+
+/* Sets up the start before QEMU is spawned, so that its QMP socket cannot be missed. */
+static int vm_start_begin(struct ks_vm *vm, ks_vm_started_cb cb, void *data,
+			  struct ks_error *err)
+{
+	struct vm_start *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	if (notify_pid != getpid()) {
+		if (notify_fd >= 0)
+			close(notify_fd);
+		notify_fd = -1;
+		notify_pid = getpid();
+		starts = NULL;
+	}
+	*st = (struct vm_start){ .vm = vm, .cb = cb, .data = data, .ep = -1, .wd = -1, .qmp = -1,
+				 .deadline = (int64_t)ks_loop_now_ns() + vm->opts.start_timeout_ns,
+				 .next = starts };
+	vm->start = starts = st;
+	vm->starting = true;
+	if ((st->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return ks_error_set(err, -errno, "start: epoll: %s", strerror(errno));
+	/* Without inotify (no instance left, say) a timer looks for the socket instead. */
+	if ((st->wd = watch_rundir(st, vm->rundir)) < 0)
+		start_retry_in(vm, NO_NOTIFY_RETRY_NS);
+	st->deadline_timer = ks_loop_add_timer(vm->loop, (uint64_t)vm->opts.start_timeout_ns, 0,
+					       start_deadline, vm);
+	if (st->deadline_timer < 0 || (st->wd < 0 && st->retry_timer < 0))
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	rc = ks_loop_add_fd(vm->loop, st->ep, KS_LOOP_IN, start_io, vm);
+	return rc < 0 ? ks_error_set(err, rc, "start: cannot watch: %s", strerror(-rc)) : 0;
 }
 
 static char *log_items(struct ks_vm *vm)
@@ -456,24 +737,24 @@ static struct ks_vm *vm_alloc(struct ks_loop *loop, const struct ks_vmspec *spec
 	return vm;
 }
 
-struct ks_vm *ks_vm_start(struct ks_loop *loop, const struct ks_vmspec *spec,
-			  const struct ks_vm_opts *o, struct ks_error *err)
+struct ks_vm *ks_vm_launch(struct ks_loop *loop, const struct ks_vmspec *spec,
+			   const struct ks_vm_opts *o, ks_vm_started_cb cb, void *data,
+			   struct ks_error *err)
 {
 	struct ks_vm *vm;
-	int64_t deadline;
 
+	if (!cb) {
+		ks_error_set(err, -EINVAL, "launch: no callback to report the start to");
+		return NULL;
+	}
 	if (ks_vmspec_validate(spec, err) < 0 || !(vm = vm_alloc(loop, spec, o, err)))
 		return NULL;
 	vm->accel = ks_vm_pick_accel(spec, &vm->accel_why);
-	deadline = (int64_t)ks_loop_now_ns() + vm->opts.start_timeout_ns;
-	if (make_rundir(vm, o ? o->name : NULL, err) < 0 || make_paths(vm, err) < 0 || launch(vm, err) < 0 ||
-	    connect_qmp(vm, deadline, err) < 0 || connect_serial(vm, deadline, err) < 0)
-		goto fail;
-	vm->started_ns = ks_loop_now_ns();
-	if (!vm->opts.paused && ks_vm_resume(vm, err) < 0)
-		goto fail;
+	/* The start watches the runtime directory before QEMU can create its socket there. */
+	if (make_rundir(vm, o ? o->name : NULL, err) < 0 || make_paths(vm, err) < 0 ||
+	    vm_start_begin(vm, cb, data, err) < 0 || launch(vm, err) < 0) {
+		ks_vm_free(vm);
+		return NULL;
+	}
 	return vm;
-fail:
-	ks_vm_free(vm);
-	return NULL;
 }

@@ -1,4 +1,4 @@
-/* vm_ops.c: acting on a running VM (pause, resume, reset, stop, destroy), waiting, freeing. */
+/* vm_ops.c: acting on a VM (pause, resume, reset, stop, destroy), waiting for its start or its end, freeing. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +83,43 @@ int ks_vm_reset(struct ks_vm *vm, struct ks_error *err)
 	return simple(vm, "system_reset", "reset", err);
 }
 
+/* What ks_vm_start() waits for. */
+struct start_wait {
+	bool done;
+	int rc;
+	struct ks_error *err;
+};
+
+static void start_waited(struct ks_vm *vm, int rc, const struct ks_error *e, void *data)
+{
+	struct start_wait *w = data;
+
+	(void)vm;
+	w->done = true;
+	w->rc = rc;
+	if (rc < 0 && w->err)
+		*w->err = *e;
+}
+
+struct ks_vm *ks_vm_start(struct ks_loop *loop, const struct ks_vmspec *spec,
+			  const struct ks_vm_opts *o, struct ks_error *err)
+{
+	struct start_wait w = { false, 0, err };
+	struct ks_vm *vm = ks_vm_launch(loop, spec, o, start_waited, &w, err);
+	int rc = 0;
+
+	/* The start's own deadline ends the wait whatever QEMU does. */
+	while (vm && !w.done && rc >= 0)
+		rc = ks_loop_run_once(loop, SEC);
+	if (vm && rc < 0)
+		ks_error_set(err, rc, "start: event loop: %s", strerror(-rc));
+	if (vm && (rc < 0 || w.rc < 0)) {
+		ks_vm_free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 int ks_vm_wait(struct ks_vm *vm, int64_t timeout_ns)
 {
 	int64_t deadline = timeout_ns < 0 ? -1 : (int64_t)ks_loop_now_ns() + timeout_ns;
@@ -116,6 +153,8 @@ void ks_vm_destroy(struct ks_vm *vm)
 {
 	int status;
 
+	if (vm)
+		vm_start_cancel(vm);
 	if (!vm || vm->state == KS_VM_ENDED || vm->pid <= 0)
 		return;
 	vm->destroying = true;
@@ -150,6 +189,11 @@ void ks_vm_free(struct ks_vm *vm)
 	if (!vm)
 		return;
 	ks_vm_destroy(vm);
+	/* The start's last steps are below on the stack, on this VM: they free it. */
+	if (vm->connecting) {
+		vm->free_later = true;
+		return;
+	}
 	for (unsigned i = 0; vm->chans && i < vm->nserial; i++)
 		ks_chan_free(vm->chans[i]);
 	free(vm->chans);
@@ -185,6 +229,7 @@ void ks_vm_on_event(struct ks_vm *vm, ks_vm_event_cb cb, void *data)
 }
 
 enum ks_vm_state ks_vm_state(const struct ks_vm *vm) { return vm->state; }
+bool ks_vm_starting(const struct ks_vm *vm) { return vm->starting; }
 const struct ks_vm_outcome *ks_vm_outcome(const struct ks_vm *vm) { return &vm->outcome; }
 const char *ks_vm_name(const struct ks_vm *vm) { return vm->name; }
 const char *ks_vm_rundir(const struct ks_vm *vm) { return vm->rundir; }

@@ -8,6 +8,8 @@
 
 #define VM_NAME_MAX 32
 
+struct vm_start;
+
 struct ks_vm {
 	struct ks_loop *loop;
 	struct ks_vmspec *spec;
@@ -37,10 +39,17 @@ struct ks_vm {
 	uint64_t started_ns;
 	ks_vm_event_cb cb;
 	void *cb_data;
+	struct vm_start *start;     /* the start under way (ks_vm_launch()), or NULL */
+	bool starting;              /* launched, its callback not called yet */
+	bool connecting;            /* in the start's last, blocking steps (vm.c) */
+	bool free_later;            /* ks_vm_free() came during them: they free it */
 };
 
 /* Records that QEMU exited with wait status `status` (already reaped) and why. */
 void vm_ended(struct ks_vm *vm, int status);
+
+/* Ends a start under way without its callback (the VM is being destroyed); no-op without. */
+void vm_start_cancel(struct ks_vm *vm);
 
 /* Fails with -ENOTCONN and a message when the VM has ended (no QMP any more). */
 int vm_need_qmp(struct ks_vm *vm, const char *what, struct ks_error *err);

@@ -87,12 +87,38 @@ enum ks_accel ks_vm_pick_accel(const struct ks_vmspec *spec, const char **why);
  * once, so no path out can leave it behind: QEMU opens it through /proc/self/fd), starts
  * QEMU from an argv array with -S, connects QMP and every serial port (ks_vm_chan()), then
  * resumes the vCPUs unless o->paused. QEMU gets a parent-death signal and is registered for
- * cleanup at exit and on fatal signals. Runs on loop (not owned). Returns the VM, or NULL
- * with err filled: the spec's one-line error, or "QEMU failed to start: <its stderr>", or a
- * timeout, with nothing left behind.
+ * cleanup at exit and on fatal signals. Runs on loop (not owned) until QEMU is up: this is
+ * ks_vm_launch() waited for. Returns the VM, or NULL with err filled: the spec's one-line
+ * error, or "QEMU failed to start: <its stderr>", or a timeout, with nothing left behind.
  */
 struct ks_vm *ks_vm_start(struct ks_loop *loop, const struct ks_vmspec *spec,
 			  const struct ks_vm_opts *o, struct ks_error *err);
+
+/*
+ * How a start from ks_vm_launch() ended, called once from loop: rc 0 when QMP and every
+ * serial port are connected (and the vCPUs resumed unless o->paused), as ks_vm_start()
+ * returns them; else -errno and err (valid for the call only) says why, as ks_vm_start()
+ * would ("QEMU failed to start: <its stderr>", a timeout), and QEMU is gone already. The VM
+ * still belongs to the caller either way: the callback may free it.
+ */
+typedef void (*ks_vm_started_cb)(struct ks_vm *vm, int rc, const struct ks_error *err,
+				 void *data);
+
+/*
+ * Starts a VM as ks_vm_start() does, but returns as soon as QEMU is spawned: connecting QMP
+ * and the serial ports, then resuming the vCPUs, happen on loop as QEMU comes up, without
+ * polling, so that many VMs start at once. cb(vm, rc, err, data) says when that is done;
+ * until then ks_vm_state() is KS_VM_PAUSED and ks_vm_qmp() and ks_vm_chan() are NULL.
+ * Returns the VM (free with ks_vm_free(); freeing or destroying it before cb cancels the
+ * start, kills QEMU, and cb is not called), or NULL with err filled when the spec, the
+ * runtime directory, guest RAM or spawning QEMU fails (cb is not called then).
+ */
+struct ks_vm *ks_vm_launch(struct ks_loop *loop, const struct ks_vmspec *spec,
+			   const struct ks_vm_opts *o, ks_vm_started_cb cb, void *data,
+			   struct ks_error *err);
+
+/* Whether a VM from ks_vm_launch() is still starting (its callback has not come yet). */
+bool ks_vm_starting(const struct ks_vm *vm);
 
 /* Destroys the VM if still up, removes its runtime directory and frees it; NULL is fine. */
 void ks_vm_free(struct ks_vm *vm);

@@ -393,6 +393,135 @@ static void qemu_start_failure_is_shown(void **state)
 	ks_vmspec_free(s);
 }
 
+/* What a start's callback (ks_vm_launch) saw. */
+struct launched {
+	int calls, rc;
+	char msg[256];
+};
+
+static void on_launched(struct ks_vm *vm, int rc, const struct ks_error *err, void *data)
+{
+	struct launched *l = data;
+
+	(void)vm;
+	l->calls++;
+	l->rc = rc;
+	snprintf(l->msg, sizeof(l->msg), "%s", rc < 0 && err ? err->msg : "");
+}
+
+static struct ks_vm *launch(struct fixture *f, const char *name, const char *const *kv,
+			    struct launched *l)
+{
+	struct ks_vm_opts o;
+	struct ks_error err = { 0 };
+	struct ks_vmspec *s = spec_with(kv);
+	struct ks_vm *vm;
+
+	ks_vm_opts_init(&o);
+	o.name = name;
+	o.rundir_base = f->base;
+	vm = ks_vm_launch(f->loop, s, &o, on_launched, l, &err);
+	ks_vmspec_free(s);
+	if (!vm)
+		fail_msg("launch %s: %s", name, err.msg);
+	return vm;
+}
+
+static void wait_launched(struct fixture *f, struct launched *l, int n)
+{
+	uint64_t deadline = ks_loop_now_ns() + 30 * SEC;
+	int done = 0;
+
+	while (done < n && ks_loop_now_ns() < deadline) {
+		ks_loop_run_once(f->loop, SEC / 10);
+		done = 0;
+		for (int i = 0; i < n; i++)
+			done += l[i].calls;
+	}
+	assert_int_equal(done, n);
+}
+
+/* Three QEMUs launched at once all come up, each with QMP and its console from the first
+ * byte, and run the demo kernel to its exit code. */
+static void launch_several_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct launched l[3] = { 0 };
+	struct ks_vm *vm[3];
+	char name[16];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "at-once%d", i);
+		vm[i] = launch(f, name, (const char *const[]){ "cpus", "2", NULL }, &l[i]);
+		assert_true(ks_vm_starting(vm[i]));
+	}
+	wait_launched(f, l, 3);
+	for (int i = 0; i < 3; i++) {
+		struct ks_chan_stats st;
+
+		if (l[i].rc != 0)
+			fail_msg("vm %d: %s", i, l[i].msg);
+		assert_false(ks_vm_starting(vm[i]));
+		assert_int_equal(ks_vm_wait(vm[i], 60 * SEC), 0);
+		assert_int_equal(ks_vm_outcome(vm[i])->end, KS_VM_END_EXIT_CODE);
+		assert_int_equal(ks_vm_outcome(vm[i])->exit_code, KT_EXIT_PASS);
+		ks_chan_stats(ks_vm_chan(vm[i], 0), &st);
+		assert_true(st.lines > 60);
+		ks_vm_free(vm[i]);
+	}
+}
+
+/* A QEMU that rejects its command line says so through the callback, QEMU gone. */
+static void launch_failure_through_callback(void **state)
+{
+	struct fixture *f = *state;
+	struct launched l = { 0 };
+	struct ks_vm *vm = launch(f, "broken", (const char *const[]){ "qemu-arg",
+							       "-bogus-option", NULL }, &l);
+	pid_t pid = ks_vm_pid(vm);
+
+	wait_launched(f, &l, 1);
+	assert_true(l.rc < 0);
+	print_message("# %s\n", l.msg);
+	assert_non_null(strstr(l.msg, "QEMU failed to start"));
+	assert_non_null(strstr(l.msg, "-bogus-option"));
+	assert_int_equal(ks_vm_state(vm), KS_VM_ENDED);
+	assert_true(kill(pid, 0) < 0 && errno == ESRCH);
+	ks_vm_free(vm);
+}
+
+/* Destroyed while QEMU starts up (before its sockets, and with QMP connected but QEMU not in
+ * its main loop yet): no process, socket or /dev/shm file is left (teardown checks the last
+ * two), and the callback never comes. */
+static void launch_destroyed_mid_start(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t after_ms[] = { 0, 5, 15, 25 };
+	char name[16], sock[160];
+
+	for (size_t i = 0; i < sizeof(after_ms) / sizeof(after_ms[0]); i++) {
+		struct launched l = { 0 };
+		struct ks_vm *vm;
+		pid_t pid;
+
+		snprintf(name, sizeof(name), "cut%zu", i);
+		vm = launch(f, name, hang_numa, &l);
+		pid = ks_vm_pid(vm);
+		snprintf(sock, sizeof(sock), "%s/qmp.sock", ks_vm_rundir(vm));
+		for (uint64_t end = ks_loop_now_ns() + (uint64_t)after_ms[i] * 1000000;
+		     ks_loop_now_ns() < end && !l.calls;)
+			ks_loop_run_once(f->loop, 1000000);
+		if (i % 2)
+			ks_vm_destroy(vm);
+		ks_vm_free(vm);
+		assert_true(kill(pid, 0) < 0 && errno == ESRCH);
+		assert_int_not_equal(access(sock, F_OK), 0);
+		for (uint64_t end = ks_loop_now_ns() + SEC / 5; ks_loop_now_ns() < end;)
+			ks_loop_run_once(f->loop, SEC / 20);
+		assert_int_equal(l.calls, 0);
+	}
+}
+
 /* The KVM probe's guest really runs (here under TCG), and auto always picks with a reason. */
 static void probe_kernel_and_accel(void **state)
 {
@@ -443,6 +572,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_do_not_collide, setup, teardown),
 		cmocka_unit_test_setup_teardown(qemu_start_failure_is_shown, setup, teardown),
+		cmocka_unit_test_setup_teardown(launch_several_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(launch_failure_through_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(launch_destroyed_mid_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(probe_kernel_and_accel, setup, teardown),
 	};
 
