@@ -1,5 +1,8 @@
 /* dashboard.c: the dashboard's server: its lifetime, the page's event streams and what is pushed to them. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +13,17 @@ void ks_dash_opts_init(struct ks_dash_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->mode = KS_DASH_WATCH;
+}
+
+/* Whether addr (an IP literal) is a loopback address. */
+static bool loopback(const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 struct ks_dash *ks_dash_new(struct ks_loop *loop, const struct ks_dash_opts *o,
@@ -36,6 +50,10 @@ struct ks_dash *ks_dash_new(struct ks_loop *loop, const struct ks_dash_opts *o,
 	}
 	ks_http_opts_init(&ho);
 	ho.addr = o->addr ? o->addr : "127.0.0.1";
+	/* Listening beyond loopback was asked for explicitly: the page is then reached under
+	 * names kscope cannot know, so the Host check would refuse it; the token still guards
+	 * every action. On loopback the check stops DNS rebinding. */
+	ho.any_host = !loopback(ho.addr);
 	ho.port = o->port;
 	ho.token = o->token;
 	ho.files = ks_web_files;

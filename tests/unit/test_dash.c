@@ -841,6 +841,30 @@ static void port_in_use(void **state)
 	assert_int_equal(err.code, -EINVAL);
 }
 
+/* On loopback a Host naming another server is refused (DNS rebinding); a dashboard asked to
+ * listen beyond loopback is reached under names it cannot know, and takes any Host. */
+static void host_check_on_loopback_only(void **state)
+{
+	struct fx *x = *state;
+	struct ks_dash_opts o;
+	struct ks_error err = { 0 };
+	struct ks_dash *wide;
+
+	snprintf(x->host, sizeof(x->host), "evil.example:%u", ks_dash_port(x->d));
+	json_decref(get(x, "/api/vms", 421));
+	ks_dash_opts_init(&o);
+	o.addr = "0.0.0.0";
+	o.call = fake_call;
+	o.data = &x->fake;
+	if (!(wide = ks_dash_new(x->l, &o, &err)))
+		fail_msg("ks_dash_new: %s", err.msg);
+	ks_dash_free(x->d);
+	x->d = wide;
+	snprintf(x->host, sizeof(x->host), "build-box.example:%u", ks_dash_port(wide));
+	json_decref(get(x, "/api/info", 200));
+	json_decref(call_json(x, "POST", "/api/action", NULL, "{\"action\": \"pause\"}", 403));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(free_with_a_stream_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(port_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(host_check_on_loopback_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
