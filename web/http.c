@@ -93,9 +93,25 @@ static char *host_port(const char *addr, int family, uint16_t port, bool bare)
 	return n < 0 ? NULL : s;
 }
 
+/* The name to put in the URL: a wildcard address is no place to browse to, the machine's
+ * name is (the URL is for someone on another machine then). */
+static const char *url_host(const char *addr, int *family, char *buf, size_t size)
+{
+	if (strcmp(addr, "0.0.0.0") && strcmp(addr, "::"))
+		return addr;
+	if (gethostname(buf, size) < 0 || !buf[0])
+		return addr;
+	buf[size - 1] = 0;
+	*family = AF_INET;  /* a name: no brackets */
+	return buf;
+}
+
 static int make_names(struct ks_http *h, const char *addr, struct ks_error *err)
 {
-	char *where = host_port(addr, h->family, h->port, false), *tok = url_escape(h->token);
+	char name[256];
+	int family = h->family;
+	const char *shown = url_host(addr, &family, name, sizeof(name));
+	char *where = host_port(shown, family, h->port, false), *tok = url_escape(h->token);
 	bool ok = where && tok && asprintf(&h->url, "http://%s/?token=%s", where, tok) >= 0;
 	int n = 0;
 
