@@ -1,7 +1,6 @@
-/* chan.c: serial channels: line splitting, timestamps, the ring, the log, callbacks, writes. */
+/* chan.c: serial channels: reading, line splitting, timestamps, the ring, the log, callbacks, writes. */
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,61 +12,12 @@
 #include <kscope/chan.h>
 #include <kscope/unixsock.h>
 
+#include "chan_internal.h"
+
 #define READ_CHUNK 16384
 #define READS_PER_WAKEUP 16          /* so that a flooding guest cannot starve the loop */
 #define READ_GAP_NS 1000000ll        /* reading rests this long after a read: see rest() */
 #define LINE_MAX_LIMIT (1u << 20)
-
-/* A line, shared by the ring and the delivery queue (hence the count). */
-struct rec {
-	unsigned refs;
-	struct rec *next;  /* in the delivery queue */
-	struct ks_chan_line line;
-	char text[];
-};
-
-struct line_cb {
-	int id;
-	ks_chan_line_cb cb;  /* NULL: removed during a delivery, compacted after it */
-	void *data;
-};
-
-struct ks_chan {
-	struct ks_loop *loop;
-	char *name;
-	int fd;
-	bool closed, close_notified, lost_output;
-	bool quiet;                /* being freed: log only, no callbacks */
-	struct ks_error reason;
-	ks_chan_close_cb close_cb;
-	void *close_data;
-
-	char *pend;                /* the unfinished line */
-	size_t plen, pcap;
-	uint64_t pts, last_byte_ns;
-	int64_t pwall;
-	bool after_partial;        /* the last line delivered was partial */
-	int64_t timer;             /* the partial-line timer, 0 when not armed */
-	int64_t partial_ns;
-	int64_t gap_timer;         /* reading rests until it fires (see read_input()) */
-	bool resting;              /* KS_LOOP_IN is off meanwhile */
-	size_t line_max;
-
-	struct rec **ring;         /* ring[(head + i) % cap], i < count, oldest first */
-	size_t ring_cap, ring_head, ring_count;
-	struct rec *q_head, **q_tail;
-	bool delivering;
-	struct line_cb *cbs;
-	size_t ncbs;
-	int next_cb_id;
-
-	char *wbuf;
-	size_t wlen, wcap;
-	bool want_out;
-
-	FILE *log;
-	struct ks_chan_stats st;
-};
 
 static int64_t wall_now_ns(void)
 {
@@ -77,8 +27,7 @@ static int64_t wall_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* What is left of timeout_ns since start: -1 for no limit, else at least 0. */
-static int64_t remaining(uint64_t start, int64_t timeout_ns)
+int64_t chan_remaining(uint64_t start, int64_t timeout_ns)
 {
 	int64_t spent = (int64_t)(ks_loop_now_ns() - start);
 
@@ -126,9 +75,8 @@ static void log_note(struct ks_chan *ch, const char *fmt, ...)
 		log_failed(ch, -errno);
 }
 
-/* Writes one line in the log format ("[secs.micros] text"), prefix first if not NULL. */
-static int format_line(FILE *f, const char *prefix, const struct ks_chan_line *l,
-		       uint64_t origin)
+int chan_format_line(FILE *f, const char *prefix, const struct ks_chan_line *l,
+		     uint64_t origin)
 {
 	uint64_t rel = l->ts_ns > origin ? l->ts_ns - origin : 0;
 
@@ -181,7 +129,7 @@ static void deliver(struct ks_chan *ch)
 		ch->q_head = r->next;
 		if (!ch->q_head)
 			ch->q_tail = &ch->q_head;
-		if (ch->log && format_line(ch->log, NULL, &r->line, ch->st.open_ns) < 0)
+		if (ch->log && chan_format_line(ch->log, NULL, &r->line, ch->st.open_ns) < 0)
 			log_failed(ch, -EIO);
 		if (!ch->quiet)
 			dispatch(ch, r);
@@ -748,157 +696,11 @@ int ks_chan_flush(struct ks_chan *ch, int64_t timeout_ns)
 			return ch->lost_output ? -ECONNRESET : 0;
 		if (ch->wlen == 0)
 			return 0;
-		left = remaining(start, timeout_ns);
+		left = chan_remaining(start, timeout_ns);
 		if (left == 0 && !first)
 			return -ETIMEDOUT;
 		r = ks_loop_run_once(ch->loop, left);
 		if (r < 0)
 			return r;
 	}
-}
-
-/* ---- reading back: waits, tails, dumps ---- */
-
-struct matcher {
-	const char *text;
-	size_t len;
-	bool is_regex;
-	regex_t re;
-};
-
-static int matcher_init(struct matcher *m, const char *pattern, unsigned flags)
-{
-	if (!pattern || (flags & ~KS_CHAN_MATCH_REGEX))
-		return -EINVAL;
-	m->text = pattern;
-	m->len = strlen(pattern);
-	m->is_regex = flags & KS_CHAN_MATCH_REGEX;
-	if (m->is_regex && regcomp(&m->re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
-		return -EINVAL;
-	return 0;
-}
-
-static bool matches(const struct matcher *m, const struct ks_chan_line *l)
-{
-	regmatch_t whole = { .rm_so = 0, .rm_eo = (regoff_t)l->len };
-
-	if (!m->is_regex)
-		return memmem(l->text, l->len, m->text, m->len) != NULL;
-#ifdef REG_STARTEND
-	return regexec(&m->re, l->text, 1, &whole, REG_STARTEND) == 0;
-#else
-	(void)whole;
-	return regexec(&m->re, l->text, 0, NULL, 0) == 0;
-#endif
-}
-
-/* The ring's entry for line number n, or NULL if it is not (or no longer) there. */
-static const struct rec *ring_line(const struct ks_chan *ch, uint64_t n)
-{
-	uint64_t oldest = ch->st.lines - ch->ring_count + 1;
-
-	if (n < oldest || n > ch->st.lines)
-		return NULL;
-	return ch->ring[(ch->ring_head + (n - oldest)) % ch->ring_cap];
-}
-
-/* Copies lines first..first+n-1 of the ring into one block (see ks_chan_tail()). */
-static struct ks_chan_line *copy_lines(const struct ks_chan *ch, uint64_t first, size_t n)
-{
-	size_t size = n * sizeof(struct ks_chan_line) + strlen(ch->name) + 1;
-	struct ks_chan_line *out;
-	char *name, *p;
-
-	for (size_t i = 0; i < n; i++)
-		size += ring_line(ch, first + i)->line.len + 1;
-	out = malloc(size);
-	if (!out)
-		return NULL;
-	name = (char *)(out + n);
-	strcpy(name, ch->name);
-	p = name + strlen(name) + 1;
-	for (size_t i = 0; i < n; i++) {
-		const struct ks_chan_line *l = &ring_line(ch, first + i)->line;
-
-		out[i] = *l;
-		out[i].chan = name;
-		out[i].text = p;
-		memcpy(p, l->text, l->len + 1);
-		p += l->len + 1;
-	}
-	return out;
-}
-
-int ks_chan_wait_line(struct ks_chan *ch, const char *pattern, unsigned flags,
-		      uint64_t *cursor, int64_t timeout_ns, struct ks_chan_line **line)
-{
-	uint64_t start = ks_loop_now_ns(), next = (cursor ? *cursor : ch->st.lines) + 1;
-	const struct rec *hit = NULL;
-	struct matcher m;
-	int r;
-
-	if (line)
-		*line = NULL;
-	r = matcher_init(&m, pattern, flags);
-	if (r < 0)
-		return r;
-	for (bool first = true;; first = false) {
-		int64_t left;
-
-		for (; !hit && next <= ch->st.lines; next++) {
-			const struct rec *c = ring_line(ch, next);
-
-			if (c && matches(&m, &c->line))
-				hit = c;
-		}
-		if (hit)
-			break;
-		r = -ECONNRESET;
-		if (ch->closed)
-			goto out;
-		left = remaining(start, timeout_ns);
-		r = -ETIMEDOUT;
-		if (left == 0 && !first)
-			goto out;
-		r = ks_loop_run_once(ch->loop, left);
-		if (r < 0)
-			goto out;
-	}
-	r = 0;
-	if (line && !(*line = copy_lines(ch, hit->line.lineno, 1)))
-		r = -ENOMEM;
-	if (cursor && r == 0)
-		*cursor = hit->line.lineno;
-out:
-	if (m.is_regex)
-		regfree(&m.re);
-	return r;
-}
-
-int ks_chan_tail(const struct ks_chan *ch, size_t n, struct ks_chan_line **lines,
-		 size_t *count)
-{
-	if (n > ch->ring_count)
-		n = ch->ring_count;
-	*lines = NULL;
-	*count = 0;
-	if (n == 0)
-		return 0;
-	*lines = copy_lines(ch, ch->st.lines - n + 1, n);
-	if (!*lines)
-		return -ENOMEM;
-	*count = n;
-	return 0;
-}
-
-int ks_chan_dump(const struct ks_chan *ch, size_t n, FILE *f)
-{
-	int r = 0;
-
-	if (n > ch->ring_count)
-		n = ch->ring_count;
-	for (uint64_t i = ch->st.lines - n + 1; i <= ch->st.lines && n; i++)
-		if (format_line(f, ch->name, &ring_line(ch, i)->line, ch->st.open_ns) < 0)
-			r = -EIO;
-	return r;
 }
