@@ -324,3 +324,24 @@ int kscope_rundir_cleanup(const char *dir)
 	unsetenv("KSCOPE_RUNDIR");
 	return rc ? -1 : 0;
 }
+
+int kscope_fx_setup(void **state, const char *prefix)
+{
+	struct kscope_fx *f = calloc(1, sizeof(*f));
+
+	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), prefix) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+int kscope_fx_teardown(void **state)
+{
+	struct kscope_fx *f = *state;
+	int rc = kscope_rundir_cleanup(f->dir);
+
+	free(f);
+	return rc;
+}

@@ -65,4 +65,15 @@ int kscope_rundir_new(char *dir, size_t size, const char *prefix);
  */
 int kscope_rundir_cleanup(const char *dir);
 
+/* The fixture of a VM test that needs no more than its own runtime directory. */
+struct kscope_fx {
+	char dir[64];    /* this test's KSCOPE_RUNDIR, also its scratch directory */
+	char path[320];  /* scratch */
+};
+
+/* cmocka setup and teardown for a struct kscope_fx: a new runtime directory named after
+ * prefix; whatever a failed test left running under it killed, then the directory removed. */
+int kscope_fx_setup(void **state, const char *prefix);
+int kscope_fx_teardown(void **state);
+
 #endif

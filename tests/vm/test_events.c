@@ -25,31 +25,14 @@
 #define STUB_SIZE 16       /* the demo's interrupt stubs: isr_stubs + 16 * vector */
 #define PASSED "kscope events: VM '%s' ended: the guest exited with code 0x10\n"
 
-struct fx {
-	char dir[64];    /* this test's KSCOPE_RUNDIR, also its scratch directory */
-	char path[320];  /* scratch */
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), "kev") < 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return kscope_fx_setup(state, "kev");
 }
 
-/* Kills whatever a failed test left running under its runtime directory, then removes it. */
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	int rc = kscope_rundir_cleanup(f->dir);
-
-	free(f);
-	return rc;
+	return kscope_fx_teardown(state);
 }
 
 static void need_qemu(void)
@@ -76,7 +59,7 @@ static pid_t start_vm(const char *name, const char *append)
 }
 
 /* The VM's runtime directory is gone, its QEMU too. */
-static void assert_gone(struct fx *f, const char *name, pid_t qemu)
+static void assert_gone(struct kscope_fx *f, const char *name, pid_t qemu)
 {
 	assert_true(pid_gone(qemu, 5));
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
@@ -186,7 +169,7 @@ static uint64_t demo_sym(const char *name)
 /* The 1000 messages of example_magic as JSON Lines, in order, from the vCPU that sent them. */
 static void magic_messages_as_json(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char *out, *line, *save = NULL, want[128];
 	uint64_t next = 0, last_seq = 0;
 	struct kres r;
@@ -230,7 +213,7 @@ static void magic_messages_as_json(void **state)
 /* In the whole default run, the irq suite's page faults: read then write, cr2 and rip. */
 static void page_faults_of_the_default_run(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char *start, *end, *rd, *wr, cr2[40];
 	struct kres r;
 	pid_t q;
@@ -284,7 +267,7 @@ static void inspect_the_held_fault(const char *cpu, uint64_t fault_rip)
 /* Held at the #PF handler: regs, peek and step act on the paused VM; vm resume continues. */
 static void pause_on_page_fault(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char log[128], *out, *note, *at, cpu[8], want[96];
 	uint64_t fault_rip;
 	unsigned vcpu;
@@ -329,7 +312,7 @@ static void pause_on_page_fault(void **state)
  * the events client leaves, the VM ends in its triple fault. */
 static void triple_fault_dump(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char log[128], con[128], *out, *bt;
 	pid_t q, ev, follower;
 	struct kres r;
@@ -371,7 +354,7 @@ static void triple_fault_dump(void **state)
 /* A watchpoint on kt_state's sequence number fires on each write the runner makes. */
 static void watchpoint_on_a_kernel_variable(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char want[96];
 	const char *at;
 	size_t n = 0;
@@ -427,7 +410,7 @@ static void malformed_specs(void **state)
 /* The supervisor checks specs too, and says where a spec is bad in its reply. */
 static void supervisor_refuses_bad_requests(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct ks_error err = { 0 };
 	struct ks_ctl_client *c;
 	json_t *r = NULL, *detail;
@@ -465,7 +448,7 @@ static void supervisor_refuses_bad_requests(void **state)
  * and without events; a halted vCPU is refused. */
 static void user_pause_outlives_the_client(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char log[128], *out;
 	struct kres r;
 	pid_t q, ev;
@@ -505,7 +488,7 @@ static void user_pause_outlives_the_client(void **state)
  * with no breakpoint armed, from its first instructions on (it is started paused). */
 static void passive_events_from_the_trace(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	const char *start[] = { "vm", "start", "tr", "--kernel", vm_demo_kernel(), "--accel",
 				"tcg", "--cpus", "2", "--paused", "--trace-interrupts", "--append",
 				"kt.filter=irq", NULL };
@@ -560,7 +543,7 @@ static void passive_events_from_the_trace(void **state)
 /* Passive mode needs the trace, and the trace needs TCG: both refused with exit 2. */
 static void passive_needs_the_trace(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	pid_t q;
 
@@ -584,7 +567,7 @@ static void passive_needs_the_trace(void **state)
 /* Under KVM there are 4 hardware breakpoints: events that need more are refused, exit 2. */
 static void kvm_refuses_too_many_breakpoints(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	pid_t q;
 

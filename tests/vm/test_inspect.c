@@ -26,31 +26,14 @@
 #define HANG "kt.filter=example_crash.hang"  /* one case that spins on CPU 0: stays up */
 #define RAM_END 0x8000000ull                 /* 128 MiB, the default memory */
 
-struct fx {
-	char dir[64];    /* this test's KSCOPE_RUNDIR, also its scratch directory */
-	char path[320];  /* scratch */
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), "kit") < 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return kscope_fx_setup(state, "kit");
 }
 
-/* Kills whatever a failed test left running under its runtime directory, then removes it. */
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	int rc = kscope_rundir_cleanup(f->dir);
-
-	free(f);
-	return rc;
+	return kscope_fx_teardown(state);
 }
 
 static void need_qemu(void)
@@ -121,14 +104,14 @@ static char *await_in(const char *path, const char *text)
 }
 
 /* Waits for text on the console of VM name (its console.log). */
-static char *await(struct fx *f, const char *name, const char *text)
+static char *await(struct kscope_fx *f, const char *name, const char *text)
 {
 	snprintf(f->path, sizeof(f->path), "%s/%s/console.log", f->dir, name);
 	return await_in(f->path, text);
 }
 
 /* The va and pa of a "kscope-demo: <what> va 0x.. pa 0x.." boot line. */
-static void boot_line(struct fx *f, const char *name, const char *what, uint64_t *va,
+static void boot_line(struct kscope_fx *f, const char *name, const char *what, uint64_t *va,
 		      uint64_t *pa)
 {
 	char head[96], *line;
@@ -199,7 +182,7 @@ static const char *last_line(char *text)
 }
 
 /* Starts VM name on the demo kernel in its hang case (it stays up) and waits for the case. */
-static pid_t hang_vm(struct fx *f, const char *name, const char *const *extra)
+static pid_t hang_vm(struct kscope_fx *f, const char *name, const char *const *extra)
 {
 	const char *args[16] = { "--append", HANG };
 	int n = 2;
@@ -229,7 +212,7 @@ static void kt_state_by_symbol(void **state)
 		{ { "kt_state", "8", "--format", "str" }, "KSCOPEKT\n" },
 		{ { "kt_state", "--format", "kt" }, "^kt_ state at 0xffffffff8" },
 	};
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	uint64_t va, pa;
 	char *out, want[96];
 	pid_t q;
@@ -266,7 +249,7 @@ static void kt_state_by_symbol(void **state)
 /* Decoded: the suite names come through the kernel's own pointers. */
 static void kt_state_decoded(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	bool string = false, crash = false;
 	json_t *j, *suite;
 	char *out;
@@ -296,7 +279,7 @@ static void kt_state_decoded(void **state)
 /* Registers of a running VM: it is paused for the read, then runs again. */
 static void registers_of_a_running_vm(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	json_t *j, *regs;
 	char *out;
 	pid_t q;
@@ -324,7 +307,7 @@ static void registers_of_a_running_vm(void **state)
 /* A value written into the kernel's mailbox is what it prints and acknowledges. */
 static void mailbox(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	uint64_t va, pa;
 	char *out, want[128];
 	pid_t q;
@@ -374,7 +357,7 @@ static void pause_in_ring3(const char *name)
  * on, written through its virtual address, lets the program and the case finish. */
 static void ring3_flag(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char *out, *line, want[128], saved[160];
 	uint64_t flag_pa;
 	struct kres r;
@@ -428,7 +411,7 @@ static void ring3_flag(void **state)
 /* vtop ends with the kernel's own translation, for the image and the direct map. */
 static void vtop_agrees_with_the_kernel(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	uint64_t va, pa, dva, dpa;
 	char *out, want[96], dm[32];
 	struct kres r;
@@ -470,7 +453,7 @@ static void nm_to(const char *kernel, const char *path)
 }
 
 /* A copy of the demo kernel without its symbol table, and nm's System.map of the original. */
-static void stripped_kernel(struct fx *f, char *kernel, char *map, size_t size)
+static void stripped_kernel(struct kscope_fx *f, char *kernel, char *map, size_t size)
 {
 	char cmd[512];
 
@@ -485,7 +468,7 @@ static void stripped_kernel(struct fx *f, char *kernel, char *map, size_t size)
 /* A kernel without a symbol table: addresses work; symbols from a System.map per command. */
 static void no_symbol_table(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char kernel[128], map[128], *out, want[320];
 	uint64_t va, pa;
 	struct kres r;
@@ -519,7 +502,7 @@ static void no_symbol_table(void **state)
 /* The same kernel started with `--symbols System.map`: one round trip per command again. */
 static void system_map_at_start(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char kernel[128], map[128], *out, want[128];
 	uint64_t va, pa;
 	pid_t q;
@@ -600,7 +583,7 @@ static const struct bad_case bad_cases[] = {
 /* Every bad input is one clear line and the right exit status; nothing is half done. */
 static void malformed_input(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char *out;
 	pid_t q;
 
@@ -651,7 +634,7 @@ static void help_texts(void **state)
 /* pagemap lists the kernel image, the direct map and the kernel stacks. */
 static void pagemap_lists_the_image(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	json_t *j;
 	char *out;
 	pid_t q;
@@ -692,7 +675,7 @@ static uint8_t *peek_phys(const char *name, uint64_t gpa, size_t len)
 /* 1 MiB from the kernel's load address holds what peek --phys shows; past RAM, no file. */
 static void dump_matches_peek(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	const size_t mib = 1u << 20, part = KS_INSPECT_MAX_READ;
 	char file[128], *out, *text;
 	struct stat st;
@@ -735,7 +718,7 @@ static void dump_matches_peek(void **state)
 /* --bytes land in the order given; a narrow value lands amid them, little-endian. */
 static void poke_bytes_and_widths(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	char *out;
 	pid_t q;
 

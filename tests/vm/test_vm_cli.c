@@ -26,31 +26,14 @@
 /* The demo kernel then runs one case that spins with interrupts off on CPU 0: it stays up. */
 #define HANG "kt.filter=example_crash.hang"
 
-struct fx {
-	char dir[64];   /* this test's KSCOPE_RUNDIR */
-	char path[128]; /* scratch */
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f || kscope_rundir_new(f->dir, sizeof(f->dir), "kvt") < 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return kscope_fx_setup(state, "kvt");
 }
 
-/* Kills whatever a failed test left running under its runtime directory, then removes it. */
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	int rc = kscope_rundir_cleanup(f->dir);
-
-	free(f);
-	return rc;
+	return kscope_fx_teardown(state);
 }
 
 static void need_qemu(void)
@@ -59,7 +42,7 @@ static void need_qemu(void)
 		skip(); /* the only reason a VM test may skip */
 }
 
-static bool rundir_exists(struct fx *f, const char *name)
+static bool rundir_exists(struct kscope_fx *f, const char *name)
 {
 	struct stat st;
 
@@ -126,7 +109,7 @@ static json_t *status_of(const char *name)
 }
 
 /* Destroys VM name and checks that nothing of it is left. */
-static void destroy_clean(struct fx *f, const char *name, pid_t qemu)
+static void destroy_clean(struct kscope_fx *f, const char *name, pid_t qemu)
 {
 	struct kres r;
 	pid_t left;
@@ -174,7 +157,7 @@ static void spec_errors(void **state)
 		  "numa: nodes add up to 192 MiB but memory is 256 MiB" },
 		{ { "--cpus", "0x4" }, "cpus: bad number '0x4'" },
 	};
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *args[20] = { "vm", i % 2 ? "run" : "start", "bad" };
@@ -244,7 +227,7 @@ static const char *const numa_vm[] = {
 /* 4 CPUs in 2 sockets of 2 cores, one NUMA node per socket, as QEMU itself reports. */
 static void topology(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	pid_t sup, q;
 	json_t *st, *cpus, *cpu, *reply;
 	size_t i;
@@ -288,7 +271,7 @@ static const char *last_event(json_t *st)
 
 static void pause_resume(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	json_t *st;
 	pid_t q;
@@ -336,7 +319,7 @@ static uint64_t read_seq(const char *name, uint64_t gpa)
 /* A snapshot taken before the first instruction brings the guest's memory back there. */
 static void snapshot_roundtrip(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	uint64_t sym = elf_symbol(vm_demo_kernel(), "kt_state"), gpa, seq0, seq1;
 	struct kres r;
 	json_t *st;
@@ -380,7 +363,7 @@ static void snapshot_roundtrip(void **state)
 /* `vm list` finds a VM whose supervisor was SIGKILLed and cleans up after it. */
 static void list_reaps_dead(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	pid_t sup, q;
 
@@ -416,7 +399,7 @@ static void list_reaps_dead(void **state)
 /* Two VMs at once, and a name that is taken. */
 static void two_vms(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	json_t *a, *b;
 	pid_t qa, qb;
@@ -454,7 +437,7 @@ static void two_vms(void **state)
 /* A VM whose guest exits by itself takes its supervisor and runtime directory with it. */
 static void ends_by_itself(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	pid_t sup, q;
 
@@ -471,7 +454,7 @@ static void ends_by_itself(void **state)
 /* A console follower sees the boot and is told when `vm stop` ends the VM. */
 static void console_and_stop(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	char out[160], *text = NULL;
 	size_t len = 0;
@@ -511,7 +494,7 @@ static void console_and_stop(void **state)
 /* `vm run`: the console on stdout, the exit status from the guest's verdict. */
 static void run_verdicts(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	struct kres r;
 	const char *k = vm_demo_kernel();
 
@@ -541,7 +524,7 @@ static void run_verdicts(void **state)
 /* SIGKILL cannot be caught: QEMU must still go (parent-death signal); SIGTERM is clean. */
 static void run_killed(void **state)
 {
-	struct fx *f = *state;
+	struct kscope_fx *f = *state;
 	const char *args[] = { "vm", "run", "victim", "--kernel", vm_demo_kernel(), "--accel",
 			       "tcg", "--append", HANG, NULL };
 	char out[160], *text = NULL;
