@@ -105,6 +105,32 @@ static int need_vtop(struct run_vm *v, bool refresh)
 	return v->have_cr3 ? 0 : -EAGAIN;
 }
 
+int ks_run_read(struct ks_run *r, unsigned n, uint64_t addr, bool phys, void *buf, size_t len,
+		uint64_t *pa, struct ks_error *err)
+{
+	struct run_vm *v = n >= 1 && n <= r->nvms ? &r->vms[n - 1] : NULL;
+	unsigned flags;
+	ks_gpa_t gpa = addr;
+	int rc;
+
+	if (!v || !v->vm || ks_vm_state(v->vm) == KS_VM_ENDED || ks_vm_starting(v->vm))
+		return ks_error_set(err, -ENODEV, "VM %u is not running now", n);
+	if ((rc = need_vtop(v, false)) < 0)
+		return ks_error_set(err, rc, rc == -EAGAIN ? "VM %u: its page tables are not known "
+				    "yet" : "VM %u: its memory cannot be mapped", n);
+	if (!phys) {
+		if (ks_vtop_translate(v->vtop, addr, &gpa, &flags) < 0)
+			return ks_error_set(err, -EFAULT, "0x%llx is not mapped",
+					    (unsigned long long)addr);
+		rc = ks_vtop_read(v->vtop, addr, buf, len, err);
+	} else {
+		rc = ks_mem_read(v->mem, gpa, buf, len, err);
+	}
+	if (rc == 0 && pa)
+		*pa = gpa;
+	return rc;
+}
+
 int run_state_header(struct run_vm *v, struct kt_abi_state *h)
 {
 	ks_gva_t va = v->run->k.kt_state;

@@ -14,6 +14,7 @@ unsigned dash_http_status(int rc)
 	switch (rc) {
 	case -EINVAL:
 	case -ERANGE:
+	case -EFAULT:   /* an address that is not mapped, or not RAM */
 		return 400;
 	case -ENOENT:
 		return 404;
@@ -21,6 +22,8 @@ unsigned dash_http_status(int rc)
 	case -EBUSY:
 	case -EIO:
 	case -EPERM:
+	case -EAGAIN:   /* not yet: a run's VM whose page tables are not known */
+	case -ENODEV:   /* no VM in that run slot now */
 		return 409;
 	case -ENOTCONN:
 		return 410;

@@ -12,12 +12,12 @@
 
 #define WHY_NO_CONTROLS "in a kscope run the run drives its VMs; use kscope vm start and " \
 			"kscope watch to control a VM"
-#define WHY_NO_INSPECT "a kscope run does not serve registers, memory or page tables (it " \
-		       "drives its VMs through gdb); use kscope vm start and kscope watch"
+#define WHY_NO_INSPECT "a kscope run does not serve registers or page tables (it drives " \
+		       "its VMs through gdb); use kscope vm start and kscope watch"
 
 struct ks_dash_run {
 	struct ks_dash *d;
-	const struct ks_run *run;
+	struct ks_run *run;           /* for its results, and memory reads */
 	struct ks_vmspec_topology topo;
 	struct ks_vmspec *spec;       /* a copy, for the accelerator's choice and the VM cards */
 	struct ks_symtab *syms;       /* the kernel's, for /api/symbol; NULL when it has none */
@@ -52,13 +52,48 @@ static int symbol(struct ks_dash_run *dr, json_t *req, json_t **reply, struct ks
 	return *reply ? 0 : ks_error_set(err, -ENOMEM, "out of memory");
 }
 
+/*
+ * Memory straight from the VM's RAM mapping, as the supervisor's `read` answers: the run
+ * drives the VM through gdb, but reading its RAM needs neither a stop nor the gdbstub.
+ */
+static int read_mem(struct ks_dash_run *dr, unsigned vm, json_t *req, json_t **reply,
+		    struct ks_error *err)
+{
+	const char *addr_s = json_string_value(json_object_get(req, "addr"));
+	json_int_t len = json_integer_value(json_object_get(req, "len"));
+	bool phys = json_is_true(json_object_get(req, "phys"));
+	uint64_t addr, pa = 0;
+	uint8_t buf[KS_DASH_MAX_READ];
+	char *hex, pa_s[24], sym[256];
+	int rc;
+
+	if (!dr->run)
+		return ks_error_set(err, -ENODEV, "the run has not started yet");
+	if (!addr_s || len < 1 || len > KS_DASH_MAX_READ)
+		return ks_error_set(err, -EINVAL, "read: needs addr and a len of 1 to %u",
+				    KS_DASH_MAX_READ);
+	addr = strtoull(addr_s, NULL, 0);
+	if ((rc = ks_run_read(dr->run, vm, addr, phys, buf, (size_t)len, &pa, err)) < 0)
+		return rc;
+	if (!(hex = ks_inspect_hex_encode(buf, (size_t)len)))
+		return ks_error_set(err, -ENOMEM, "out of memory");
+	snprintf(pa_s, sizeof(pa_s), "0x%llx", (unsigned long long)pa);
+	*reply = json_pack("{s:s,s:s,s:s}", "addr", addr_s, "data", hex, "pa", pa_s);
+	free(hex);
+	if (*reply && !phys && dr->syms && ks_inspect_symbolize(dr->syms, addr, sym,
+								sizeof(sym)) == 0)
+		json_object_set_new(*reply, "symbol", json_string(sym));
+	return *reply ? 0 : ks_error_set(err, -ENOMEM, "out of memory");
+}
+
 static int run_call(void *data, unsigned vm, json_t *req, json_t **reply, struct ks_error *err)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
-	(void)vm;
 	if (cmd && !strcmp(cmd, "symbol"))
 		return symbol(data, req, reply, err);
+	if (cmd && !strcmp(cmd, "read"))
+		return read_mem(data, vm, req, reply, err);
 	return ks_error_set(err, -EOPNOTSUPP, "%s", WHY_NO_INSPECT);
 }
 
@@ -109,7 +144,7 @@ void ks_dash_run_free(struct ks_dash_run *dr)
 	free(dr);
 }
 
-void ks_dash_run_attach(struct ks_dash_run *dr, const struct ks_run *r)
+void ks_dash_run_attach(struct ks_dash_run *dr, struct ks_run *r)
 {
 	dr->run = r;
 }

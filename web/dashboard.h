@@ -260,7 +260,7 @@ struct ks_dash_run *ks_dash_run_new(struct ks_loop *loop, const struct ks_dash_r
 void ks_dash_run_free(struct ks_dash_run *dr);
 
 /* The run whose plan and results events refer to (set before ks_run_exec()). */
-void ks_dash_run_attach(struct ks_dash_run *dr, const struct ks_run *r);
+void ks_dash_run_attach(struct ks_dash_run *dr, struct ks_run *r);
 
 /* A ks_run_event_cb: data is the ks_dash_run. */
 void ks_dash_run_event(const struct ks_run_event *ev, void *data);

@@ -194,6 +194,17 @@ void ks_run_summary(const struct ks_run *r, struct ks_run_summary *s);
 /* Whether test i passed in some round and failed, timed out or crashed in another. */
 bool ks_run_flaky(const struct ks_run *r, size_t i);
 
+/*
+ * Reads len bytes of the memory of the VM in slot n (1-based) at addr: guest-physical when
+ * phys, else virtual, through the page tables of the CR3 the run last took from the VM. It
+ * reads the VM's RAM mapping, so the VM runs on meanwhile (the bytes may be changing). Fills
+ * *pa (not NULL) with the physical address of the first byte. Returns 0, or -ENODEV (no VM in
+ * that slot now), -EAGAIN (no page tables known yet), -EFAULT (not mapped, or not RAM), with
+ * err filled.
+ */
+int ks_run_read(struct ks_run *r, unsigned n, uint64_t addr, bool phys, void *buf, size_t len,
+		uint64_t *pa, struct ks_error *err);
+
 /* The console log of VM n (1-based), or NULL without --log-dir. Borrowed. */
 const char *ks_run_log_path(const struct ks_run *r, unsigned vm);
 

@@ -810,7 +810,7 @@ static void run_source(void **state)
 	json_decref(j);
 	error_has(get(&rx, "/api/symbol?name=no_such_symbol_here", 404), "no_such_symbol_here");
 	error_has(get(&rx, "/api/regs", 409), "kscope watch");
-	error_has(get(&rx, "/api/memory?addr=main", 409), "kscope watch");
+	error_has(get(&rx, "/api/memory?addr=main", 409), "has not started");
 	error_has(get(&rx, "/api/pagemap", 409), "kscope watch");
 	error_has(action(&rx, "{\"action\": \"pause\"}", true, 409), "the run drives its VMs");
 	ks_dash_run_finish(dr, "the run is over");

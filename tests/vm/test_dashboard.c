@@ -712,6 +712,35 @@ static void run_with_dashboard(void **state)
 	f->bg = 0;
 }
 
+/* In a run the memory view reads the VM's RAM while the run drives it: kt_state starts with
+ * the ABI's magic, read during a test that hangs. */
+static void run_memory_view(void **state)
+{
+	struct fx *f = *state;
+	json_t *j;
+
+	need_qemu();
+	f->bg = spawn_tty(f, (const char *const[]){ "run", "--accel", "tcg", "--cpus", "1",
+		"--jobs", "1", "--plain", "--log-dir", f->logs, "--filter", "example_crash.hang",
+		"--test-timeout", "60", "--dashboard=0", NULL });
+	wait_url(f);
+	wait_case(f, "example_crash", "hang", "RUNNING");
+	j = api(f, "GET", "/api/memory?vm=1&addr=kt_state&len=8", false, NULL, 200);
+	assert_string_equal(str(j, "hex"), "4b53434f50454b54");  /* KT_ABI_MAGIC, little-endian */
+	assert_string_equal(str(j, "symbol"), "kt_state");
+	assert_non_null(json_object_get(j, "pa"));
+	json_decref(j);
+	j = api(f, "GET", "/api/memory?vm=1&addr=0x10&len=8", false, NULL, 400);
+	assert_non_null(strstr(str(j, "error"), "not mapped"));
+	json_decref(j);
+	j = api(f, "GET", "/api/regs?vm=1", false, NULL, 409);
+	assert_non_null(strstr(str(j, "error"), "kscope watch"));
+	json_decref(j);
+	kill(f->bg, SIGINT);
+	kscope_wait(f->bg, 30);
+	f->bg = 0;
+}
+
 /* Without a terminal (a script, CI) the run exits when it is done, dashboard or not. */
 static void run_dashboard_no_terminal(void **state)
 {
@@ -739,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(watch_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_with_dashboard, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_dashboard_no_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(run_memory_view, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
