@@ -16,7 +16,6 @@
 
 #define READ_CHUNK 16384
 #define READS_PER_WAKEUP 16          /* so that a flooding guest cannot starve the loop */
-#define READ_GAP_NS 1000000ll        /* reading rests this long after a read: see rest() */
 #define LINE_MAX_LIMIT (1u << 20)
 
 static int64_t wall_now_ns(void)
@@ -283,9 +282,6 @@ static void close_chan(struct ks_chan *ch, int code, const char *fmt, ...)
 	if (ch->timer)
 		ks_loop_del_timer(ch->loop, ch->timer);
 	ch->timer = 0;
-	if (ch->gap_timer)
-		ks_loop_del_timer(ch->loop, ch->gap_timer);
-	ch->gap_timer = 0;
 	/* The guest may have died mid-line: keep what it said. */
 	if (ch->plen)
 		emit_pending(ch, KS_CHAN_PARTIAL);
@@ -320,50 +316,9 @@ static void on_timer(struct ks_loop *l, int64_t id, void *data)
 	deliver(ch);
 }
 
-/* The loop's interest in the fd: input unless reading rests, output while some waits. */
-static void set_interest(struct ks_chan *ch, bool resting, bool out)
-{
-	if (ks_loop_mod_fd(ch->loop, ch->fd, (resting ? 0 : KS_LOOP_IN) |
-			   (out ? KS_LOOP_OUT : 0)) == 0) {
-		ch->resting = resting;
-		ch->want_out = out;
-	}
-}
-
-static void on_rested(struct ks_loop *l, int64_t id, void *data)
-{
-	struct ks_chan *ch = data;
-
-	(void)l, (void)id;
-	ch->gap_timer = 0;
-	if (!ch->closed)
-		set_interest(ch, false, ch->want_out);
-}
-
-/*
- * A UART makes QEMU write the console one byte at a time, and an eager reader wakes for
- * nearly every byte: over a thousand wake-ups for a few KiB, which slow the guest (about 10%
- * of a short test run). Resting READ_GAP_NS after each read lets the bytes pile up, so the
- * next read takes them all; lines are then stamped up to that much late. A peer hanging up
- * is still seen at once (epoll reports HUP whatever the interest).
- */
-static void rest(struct ks_chan *ch)
-{
-	int64_t id;
-
-	if (ch->closed || ch->gap_timer)
-		return;
-	id = ks_loop_add_timer(ch->loop, READ_GAP_NS, 0, on_rested, ch);
-	if (id <= 0)
-		return;
-	ch->gap_timer = id;
-	set_interest(ch, true, ch->want_out);
-}
-
 static void read_input(struct ks_chan *ch)
 {
 	char buf[READ_CHUNK];
-	bool got = false;
 
 	for (int i = 0; i < READS_PER_WAKEUP && !ch->closed; i++) {
 		ssize_t n = read(ch->fd, buf, sizeof(buf));
@@ -382,15 +337,12 @@ static void read_input(struct ks_chan *ch)
 			break;
 		}
 		t = ks_loop_now_ns();
-		got = true;
 		ch->st.bytes_in += (uint64_t)n;
 		ch->last_byte_ns = t;
 		split(ch, buf, (size_t)n, t, wall_now_ns());
 	}
 	if (ch->plen && !ch->timer && !ch->closed)
 		arm_timer(ch, ch->partial_ns);
-	if (got)
-		rest(ch);
 	deliver(ch);
 }
 
@@ -403,8 +355,9 @@ static ssize_t send_some(int fd, const void *buf, size_t len)
 
 static void want_out(struct ks_chan *ch, bool on)
 {
-	if (ch->want_out != on)
-		set_interest(ch, ch->resting, on);
+	if (ch->want_out != on && ks_loop_mod_fd(ch->loop, ch->fd,
+						 KS_LOOP_IN | (on ? KS_LOOP_OUT : 0)) == 0)
+		ch->want_out = on;
 }
 
 /*

@@ -40,8 +40,6 @@ struct ks_chan {
 	bool after_partial;        /* the last line delivered was partial */
 	int64_t timer;             /* the partial-line timer, 0 when not armed */
 	int64_t partial_ns;
-	int64_t gap_timer;         /* reading rests until it fires (see read_input()) */
-	bool resting;              /* KS_LOOP_IN is off meanwhile */
 	size_t line_max;
 
 	struct rec **ring;         /* ring[(head + i) % cap], i < count, oldest first */

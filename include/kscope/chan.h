@@ -15,10 +15,7 @@
  * ks_loop, cuts it into lines at '\n' (a '\r' just before the '\n' is dropped; every other
  * byte, NULs and escape sequences included, is kept), stamps each line with the host time
  * its first byte was read, and delivers it to callbacks, to an optional log file and to a
- * ring of the most recent lines. After each read the channel rests a millisecond before it
- * reads again, so that a UART's byte-at-a-time output is taken in a few reads instead of one
- * wake-up per byte (which slows the guest); times are therefore up to 1 ms late. A hang-up
- * is seen at once.
+ * ring of the most recent lines.
  *
  * A line that does not end is not held forever: it is delivered as a partial line
  * (KS_CHAN_PARTIAL) once no byte has come for the partial timeout, once it reaches the line

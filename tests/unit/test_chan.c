@@ -338,8 +338,8 @@ static void many_lines_ring_bounded(void **state)
 
 		put(f, line, (size_t)len);
 		bytes += (size_t)len;
-		/* Reading rests a millisecond after each read: give it the time to read on,
-		 * or the socket fills and this writer blocks. */
+		/* Give the channel the time to read on, or the socket fills and this writer
+		 * blocks. */
 		if (i % 100 == 0)
 			run_for(f, 2 * MS);
 	}
