@@ -16,6 +16,7 @@
 
 #define READ_CHUNK 16384
 #define READS_PER_WAKEUP 16          /* so that a flooding guest cannot starve the loop */
+#define PIPE_BYTES (1 << 20)         /* a pipe pair's buffer: what the guest may say unread */
 #define LINE_MAX_LIMIT (1u << 20)
 
 static int64_t wall_now_ns(void)
@@ -277,6 +278,15 @@ static void close_chan(struct ks_chan *ch, int code, const char *fmt, ...)
 		close(ch->fd);
 		ch->fd = -1;
 	}
+	if (ch->wfd >= 0) {
+		if (ch->wfd_watched)
+			ks_loop_del_fd(ch->loop, ch->wfd);
+		close(ch->wfd);
+		ch->wfd = -1;
+	}
+	if (ch->gap_timer)
+		ks_loop_del_timer(ch->loop, ch->gap_timer);
+	ch->gap_timer = 0;
 	ch->lost_output = ch->wlen > 0;
 	ch->wlen = 0;
 	if (ch->timer)
@@ -316,9 +326,43 @@ static void on_timer(struct ks_loop *l, int64_t id, void *data)
 	deliver(ch);
 }
 
+static void on_rested(struct ks_loop *l, int64_t id, void *data)
+{
+	struct ks_chan *ch = data;
+
+	(void)l, (void)id;
+	ch->gap_timer = 0;
+	if (!ch->closed && ks_loop_mod_fd(ch->loop, ch->fd, KS_LOOP_IN) == 0)
+		ch->resting = false;
+}
+
+/*
+ * A UART makes QEMU write the console one byte at a time, and an eager reader wakes for
+ * nearly every byte: over a thousand wake-ups for a few KiB, which slow the guest by 10% or
+ * more. A pipe pair's reading may therefore rest a while after each read (ks_chan_set_read_gap()),
+ * so that the bytes pile up in the pipe (PIPE_BYTES of room: QEMU does not wait for the reader)
+ * and the next read takes them all; their lines are stamped up to that much late. Not for sockets: one
+ * holds only a few hundred one-byte writes, and the guest's UART would stall. The end of the
+ * writer is still seen at once (epoll reports a hang-up whatever the interest).
+ */
+static void rest(struct ks_chan *ch)
+{
+	int64_t id;
+
+	if (ch->wfd < 0 || !ch->gap_ns || ch->closed || ch->gap_timer)
+		return;
+	id = ks_loop_add_timer(ch->loop, (uint64_t)ch->gap_ns, 0, on_rested, ch);
+	if (id <= 0)
+		return;
+	ch->gap_timer = id;
+	if (ks_loop_mod_fd(ch->loop, ch->fd, 0) == 0)
+		ch->resting = true;
+}
+
 static void read_input(struct ks_chan *ch)
 {
 	char buf[READ_CHUNK];
+	bool got = false;
 
 	for (int i = 0; i < READS_PER_WAKEUP && !ch->closed; i++) {
 		ssize_t n = read(ch->fd, buf, sizeof(buf));
@@ -337,12 +381,15 @@ static void read_input(struct ks_chan *ch)
 			break;
 		}
 		t = ks_loop_now_ns();
+		got = true;
 		ch->st.bytes_in += (uint64_t)n;
 		ch->last_byte_ns = t;
 		split(ch, buf, (size_t)n, t, wall_now_ns());
 	}
 	if (ch->plen && !ch->timer && !ch->closed)
 		arm_timer(ch, ch->partial_ns);
+	if (got)
+		rest(ch);
 	deliver(ch);
 }
 
@@ -353,11 +400,22 @@ static ssize_t send_some(int fd, const void *buf, size_t len)
 	return n < 0 && errno == ENOTSOCK ? write(fd, buf, len) : n;
 }
 
+static void on_wfd(struct ks_loop *l, int fd, uint32_t events, void *data);
+
 static void want_out(struct ks_chan *ch, bool on)
 {
-	if (ch->want_out != on && ks_loop_mod_fd(ch->loop, ch->fd,
-						 KS_LOOP_IN | (on ? KS_LOOP_OUT : 0)) == 0)
-		ch->want_out = on;
+	if (ch->want_out == on)
+		return;
+	if (ch->wfd < 0) {
+		if (ks_loop_mod_fd(ch->loop, ch->fd, KS_LOOP_IN | (on ? KS_LOOP_OUT : 0)) == 0)
+			ch->want_out = on;
+		return;
+	}
+	/* A pipe pair's write end is watched only while something waits to go. */
+	if (on && ks_loop_add_fd(ch->loop, ch->wfd, KS_LOOP_OUT, on_wfd, ch) == 0)
+		ch->wfd_watched = ch->want_out = true;
+	else if (!on && ks_loop_del_fd(ch->loop, ch->wfd) == 0)
+		ch->wfd_watched = ch->want_out = false;
 }
 
 /*
@@ -367,7 +425,7 @@ static void want_out(struct ks_chan *ch, bool on)
 static void flush_output(struct ks_chan *ch, bool from_loop)
 {
 	while (!ch->closed && ch->wlen) {
-		ssize_t n = send_some(ch->fd, ch->wbuf, ch->wlen);
+		ssize_t n = send_some(ch->wfd >= 0 ? ch->wfd : ch->fd, ch->wbuf, ch->wlen);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -398,6 +456,16 @@ static void on_io(struct ks_loop *l, int fd, uint32_t events, void *data)
 		deliver(ch);
 }
 
+static void on_wfd(struct ks_loop *l, int fd, uint32_t events, void *data)
+{
+	struct ks_chan *ch = data;
+
+	(void)l, (void)fd;
+	if (events & (KS_LOOP_OUT | KS_LOOP_ERR))
+		flush_output(ch, true);
+	deliver(ch);
+}
+
 /* ---- creating and freeing ---- */
 
 static struct ks_chan *chan_new(struct ks_loop *loop, const char *name, const char *log_path,
@@ -416,7 +484,7 @@ static struct ks_chan *chan_new(struct ks_loop *loop, const char *name, const ch
 		goto fail;
 	}
 	ch->loop = loop;
-	ch->fd = -1;
+	ch->fd = ch->wfd = -1;
 	ch->ring_cap = KS_CHAN_RING_LINES;
 	ch->q_tail = &ch->q_head;
 	ch->partial_ns = KS_CHAN_PARTIAL_NS;
@@ -505,6 +573,45 @@ void ks_chan_free(struct ks_chan *ch)
 	free(ch->pend);
 	free(ch->name);
 	free(ch);
+}
+
+struct ks_chan *ks_chan_attach_pipes(struct ks_loop *loop, const char *name, int rfd, int wfd,
+				     const char *log_path, struct ks_error *err)
+{
+	struct ks_chan *ch;
+	int fl = fcntl(wfd, F_GETFL);
+
+	if (fl < 0 || fcntl(wfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		ks_error_set(err, -errno, "chan: %s: fcntl: %s", name, strerror(errno));
+		close(rfd);
+		close(wfd);
+		return NULL;
+	}
+	/* Room for what the guest says while reading rests (see rest()); the default 64 KiB
+	 * will do where the limit is lower. */
+	fcntl(rfd, F_SETPIPE_SZ, PIPE_BYTES);
+	if (!(ch = ks_chan_attach(loop, name, rfd, log_path, err))) {
+		close(wfd);
+		return NULL;
+	}
+	ch->wfd = wfd;
+	return ch;
+}
+
+int ks_chan_set_read_gap(struct ks_chan *ch, int64_t ns)
+{
+	if (ns < 0)
+		return -EINVAL;
+	if (ch->wfd < 0 && ns)
+		return -EOPNOTSUPP;
+	ch->gap_ns = ns;
+	return 0;
+}
+
+void ks_chan_drain(struct ks_chan *ch)
+{
+	if (ch && !ch->closed && ch->fd >= 0)
+		read_input(ch);
 }
 
 /* ---- settings and state ---- */

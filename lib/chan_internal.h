@@ -26,7 +26,12 @@ struct line_cb {
 struct ks_chan {
 	struct ks_loop *loop;
 	char *name;
-	int fd;
+	int fd;                    /* read from (and written to, but for a pipe pair) */
+	int wfd;                   /* a pipe pair's write end, else -1 */
+	bool wfd_watched;          /* wfd is in the loop, for KS_LOOP_OUT */
+	int64_t gap_timer;         /* a pipe pair's reading rests until it fires */
+	int64_t gap_ns;            /* how long it rests after each read; 0: never */
+	bool resting;              /* KS_LOOP_IN is off meanwhile */
 	bool closed, close_notified, lost_output;
 	bool quiet;                /* being freed: log only, no callbacks */
 	struct ks_error reason;

@@ -333,6 +333,14 @@ static void add_socket(struct args *a, const char *id, const char *path)
 	add_escaped(a, "-chardev", prefix, path, ",server=on,wait=off");
 }
 
+static void add_pipe(struct args *a, const char *id, const char *path)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "pipe,id=%s,path=", id);
+	add_escaped(a, "-chardev", prefix, path, "");
+}
+
 static void add_control(struct args *a, const struct ks_vmspec *s,
 			const struct ks_qemu_paths *p)
 {
@@ -354,7 +362,10 @@ static void add_control(struct args *a, const struct ks_vmspec *s,
 	 * explicit ISA devices at the standard ports on every machine. */
 	for (unsigned i = 0; i < s->serial; i++) {
 		snprintf(id, sizeof(id), "serial%u", i);
-		add_socket(a, id, p->serial[i]);
+		if (p->serial_pipes)
+			add_pipe(a, id, p->serial[i]);
+		else
+			add_socket(a, id, p->serial[i]);
 		if (i == 0) {
 			add(a, "-serial");
 			add(a, "chardev:serial0");

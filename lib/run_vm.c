@@ -261,6 +261,10 @@ static int started(struct run_vm *v, struct ks_error *err)
 	/* A VM without serial ports still has kt_state to follow. */
 	if (ks_vm_chan(v->vm, 0))
 		v->line_cb = ks_chan_on_line(ks_vm_chan(v->vm, 0), on_line, v);
+	/* The console is read at most once a millisecond (the guest runs faster that way);
+	 * run_vm_step() drains it at every stop, so no line comes after what followed it. */
+	if (ks_vm_chan(v->vm, 0))
+		ks_chan_set_read_gap(ks_vm_chan(v->vm, 0), RUN_MS);
 	v->phase = r->k.kt ? RUN_VM_BOOT : RUN_VM_TESTS;
 	v->next_poll_ns = ks_loop_now_ns();
 	run_emit(r, KS_RUN_EV_VM_START, v->num, v->batch ? v->batch->round : 0, 0,
@@ -698,6 +702,11 @@ static bool drained(struct run_vm *v, uint64_t now)
 void run_vm_step(struct run_vm *v)
 {
 	uint64_t now = ks_loop_now_ns();
+
+	/* Stopped, the guest says no more: what it said before the stop must be in (and
+	 * stamped before anything the run does now), though the console's reading rests. */
+	if (v->stopped && v->vm)
+		ks_chan_drain(ks_vm_chan(v->vm, 0));
 
 	switch (v->phase) {
 	case RUN_VM_IDLE:

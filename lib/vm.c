@@ -128,10 +128,14 @@ static int make_paths(struct ks_vm *vm, struct ks_error *err)
 {
 	vm->nserial = vm->spec->serial;
 	vm->serial_paths = calloc(vm->nserial + 1, sizeof(char *));
+	vm->fifo_paths = calloc(2 * vm->nserial + 1, sizeof(char *));
+	vm->fifo_fds = malloc((2 * vm->nserial + 1) * sizeof(int));
 	vm->chan_logs = calloc(vm->nserial + 1, sizeof(char *));
 	vm->chans = calloc(vm->nserial + 1, sizeof(*vm->chans));
-	if (!vm->serial_paths || !vm->chan_logs || !vm->chans)
+	if (!vm->serial_paths || !vm->fifo_paths || !vm->fifo_fds || !vm->chan_logs || !vm->chans)
 		return ks_error_set(err, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < 2 * vm->nserial; i++)
+		vm->fifo_fds[i] = -1;
 	vm->qmp_path = rd_path(vm, "qmp.sock", 0);
 	vm->pid_path = rd_path(vm, "qemu.pid", 0);
 	vm->out_path = rd_path(vm, "qemu.log", 0);
@@ -141,9 +145,12 @@ static int make_paths(struct ks_vm *vm, struct ks_error *err)
 	if (vm->opts.snapshots)
 		vm->vmstate_path = rd_path(vm, "vmstate.qcow2", 0);
 	for (unsigned i = 0; i < vm->nserial; i++) {
-		vm->serial_paths[i] = rd_path(vm, "serial%u.sock", i);
+		vm->serial_paths[i] = rd_path(vm, "serial%u", i);
+		vm->fifo_paths[2 * i] = rd_path(vm, "serial%u.out", i);
+		vm->fifo_paths[2 * i + 1] = rd_path(vm, "serial%u.in", i);
 		vm->chan_logs[i] = rd_path(vm, i ? "com%u.log" : "console.log", i + 1);
-		if (!vm->serial_paths[i] || !vm->chan_logs[i])
+		if (!vm->serial_paths[i] || !vm->fifo_paths[2 * i] || !vm->fifo_paths[2 * i + 1] ||
+		    !vm->chan_logs[i])
 			return ks_error_set(err, -ENOMEM, "out of memory");
 	}
 	if (!vm->qmp_path || !vm->pid_path || !vm->out_path || !vm->dlog_path ||
@@ -363,18 +370,41 @@ static int failed_to_start(struct ks_vm *vm, struct ks_error *err, const char *w
 	return ks_error_set(err, -ETIMEDOUT, "QEMU did not %s in time", what);
 }
 
-static int connect_serial(struct ks_vm *vm, int64_t deadline, struct ks_error *err)
+/*
+ * Makes each port's FIFO pair and opens kscope's ends before QEMU starts (neither open waits:
+ * the read end is non-blocking, the write end read-write), so that QEMU, which opens both
+ * read-write, finds them. Pipes rather than sockets: QEMU writes the UART's output a byte
+ * at a time, and a pipe packs those bytes into pages where a socket spends a buffer on each,
+ * so a pipe's reader can let them pile up and read them in a few gulps (ks_chan_attach_pipes()).
+ */
+static int make_fifos(struct ks_vm *vm, struct ks_error *err)
+{
+	static const int modes[2] = { O_RDONLY | O_NONBLOCK | O_CLOEXEC, O_RDWR | O_CLOEXEC };
+
+	for (unsigned i = 0; i < 2 * vm->nserial; i++) {
+		const char *path = vm->fifo_paths[i];
+
+		if (mkfifo(path, 0600) < 0)
+			return ks_error_set(err, -errno, "cannot make the FIFO %s: %s", path,
+					    strerror(errno));
+		if ((vm->fifo_fds[i] = open(path, modes[i % 2])) < 0)
+			return ks_error_set(err, -errno, "cannot open the FIFO %s: %s", path,
+					    strerror(errno));
+	}
+	return 0;
+}
+
+static int connect_serial(struct ks_vm *vm, struct ks_error *err)
 {
 	for (unsigned i = 0; i < vm->nserial; i++) {
 		char name[16];
-		int64_t left = deadline - (int64_t)ks_loop_now_ns();
 
 		snprintf(name, sizeof(name), i ? "com%u" : "console", i + 1);
-		vm->chans[i] = ks_chan_open(vm->loop, name, vm->serial_paths[i], vm->chan_logs[i],
-					    left > 0 ? left : 0, err);
+		vm->chans[i] = ks_chan_attach_pipes(vm->loop, name, vm->fifo_fds[2 * i],
+						    vm->fifo_fds[2 * i + 1], vm->chan_logs[i], err);
+		vm->fifo_fds[2 * i] = vm->fifo_fds[2 * i + 1] = -1;  /* the channel's now */
 		if (!vm->chans[i])
-			return vm->state == KS_VM_ENDED ? failed_to_start(vm, err, "start")
-							: (err ? err->code : -EIO);
+			return err ? err->code : -EIO;
 	}
 	return 0;
 }
@@ -502,7 +532,7 @@ static void start_connect(struct ks_vm *vm)
 	vm->connecting = true;
 	rc = attach_qmp(vm, fd, deadline, &e);
 	if (rc == 0)
-		rc = connect_serial(vm, deadline, &e);
+		rc = connect_serial(vm, &e);
 	vm->started_ns = ks_loop_now_ns();
 	if (rc == 0 && !vm->opts.paused && vm->starting && (rc = ks_vm_resume(vm, &e)) < 0 &&
 	    (rc == -ECONNRESET || rc == -EPIPE)) {
@@ -694,6 +724,7 @@ static int launch(struct ks_vm *vm, struct ks_error *err)
 	p.qmp = vm->qmp_path;
 	p.gdb = vm->gdb_path;
 	p.serial = (const char *const *)vm->serial_paths;
+	p.serial_pipes = true;
 	p.vmstate = vm->vmstate_path;
 	p.pidfile = vm->pid_path;
 	p.log_items = log_items(vm);
@@ -703,7 +734,7 @@ static int launch(struct ks_vm *vm, struct ks_error *err)
 	p.shutdown_pause = vm->opts.pause_on_shutdown;
 	p.pvpanic = vm->opts.pvpanic;
 	p.debug_exit = vm->opts.debug_exit;
-	if ((rc = make_ram(vm, &p, err)) < 0)
+	if ((rc = make_ram(vm, &p, err)) < 0 || (rc = make_fifos(vm, err)) < 0)
 		return rc;
 	if (vm->vmstate_path && (rc = ks_qcow2_create(vm->vmstate_path, VMSTATE_SIZE, err)) < 0)
 		return rc;

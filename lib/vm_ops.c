@@ -204,6 +204,11 @@ void ks_vm_free(struct ks_vm *vm)
 	free(vm->ram_fds);
 	free_strv(vm->ram_open, vm->ram ? (unsigned)vm->ram->nfiles : 0, false);
 	ks_ram_layout_free(vm->ram);
+	for (unsigned i = 0; vm->fifo_fds && i < 2 * vm->nserial; i++)
+		if (vm->fifo_fds[i] >= 0)
+			close(vm->fifo_fds[i]);
+	free(vm->fifo_fds);
+	free_strv(vm->fifo_paths, 2 * vm->nserial, true);
 	free_strv(vm->serial_paths, vm->nserial, true);
 	free_strv(vm->chan_logs, vm->nserial, true);
 	remove_file(vm->qmp_path);

@@ -19,7 +19,10 @@ struct ks_vm {
 	char shm[PATH_MAX];         /* base name of the guest RAM files (unlinked at once) */
 	/* Files in rundir; NULL when not used. */
 	char *qmp_path, *gdb_path, *pid_path, *out_path, *dlog_path, *vmstate_path;
-	char **serial_paths;
+	char **serial_paths;        /* each port's FIFO base path: QEMU opens <it>.in, .out */
+	char **fifo_paths;          /* serial<N>.in, serial<N>.out for each port */
+	int *fifo_fds;              /* per port: read end of .out, write end of .in; -1 once
+				     * handed to the port's channel */
 	char **chan_logs;
 	unsigned nserial;
 	struct ks_chan **chans;

@@ -105,6 +105,32 @@ struct ks_chan *ks_chan_attach(struct ks_loop *loop, const char *name, int fd,
 			       const char *log_path, struct ks_error *err);
 
 /*
+ * Like ks_chan_attach() on a pair of pipes: the guest's output is read from rfd and input
+ * written to wfd (QEMU's `pipe` chardev: FIFOs <path>.out and <path>.in). The channel owns
+ * both from the call on (and closes them on failure). The pipe is grown to 1 MiB, so that
+ * reading may rest between reads (ks_chan_set_read_gap()) without the guest waiting.
+ */
+struct ks_chan *ks_chan_attach_pipes(struct ks_loop *loop, const char *name, int rfd, int wfd,
+				     const char *log_path, struct ks_error *err);
+
+/*
+ * Lets a pipe pair's reading rest ns after each read (0, the default: it reads as bytes
+ * come). A UART makes QEMU write one byte at a time, and a reader that wakes for each slows
+ * the guest (by 10% or more for a short test run); resting lets the bytes pile up in the
+ * pipe and one read take them, and stamps lines up to ns late. Returns 0, -EINVAL (ns < 0)
+ * or -EOPNOTSUPP (a socket: it holds only a few hundred one-byte writes, and the guest
+ * would wait).
+ */
+int ks_chan_set_read_gap(struct ks_chan *ch, int64_t ns);
+
+/*
+ * Reads what the guest has written so far at once, even while a pipe pair's reading rests,
+ * and delivers its lines. For a caller that has just stopped the guest and must see all it
+ * said before going on. Takes NULL.
+ */
+void ks_chan_drain(struct ks_chan *ch);
+
+/*
  * Closes the socket and the log and frees the channel. Lines not yet delivered and an
  * unfinished line still go to the log (not to callbacks, and the close callback does not
  * run). Takes NULL. Not from one of the channel's callbacks.

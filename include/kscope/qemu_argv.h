@@ -27,6 +27,8 @@ struct ks_qemu_paths {
 	const char *const *serial; /* one Unix socket per serial port (spec->serial of them),
 				    * COM1 first; QEMU listens, output before a client connects
 				    * is dropped, so start paused and connect first */
+	bool serial_pipes;         /* serial[] are FIFO base paths instead: QEMU opens
+				    * <path>.in and <path>.out, which must exist (chardev pipe) */
 	const char *vmstate;       /* qcow2 image that savevm/loadvm use, or NULL */
 	const char *pidfile;       /* or NULL */
 	const char *log;           /* file for QEMU's -d output (-D), or NULL */

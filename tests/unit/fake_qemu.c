@@ -1,5 +1,6 @@
 /* fake_qemu.c: a stand-in for QEMU in VM start tests: listens on the sockets of its argv and speaks QMP. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@
 #include <jansson.h>
 
 /*
- * Like QEMU it creates a listening socket for every "-chardev socket,id=ID,path=P,...", sends
+ * Like QEMU it creates a listening socket for every "-chardev socket,id=ID,path=P,...", opens
+ * P.in and P.out of every "-chardev pipe,id=ID,path=P", sends
  * the QMP greeting on the "qmp" one as soon as a client connects, and answers commands only
  * from its "main loop". Options of its own, passed last: -fake-fail MSG (print MSG on stderr
  * and exit 1 before listening), -fake-up MS (start-up time before listening), -fake-init MS
@@ -50,6 +52,43 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* The value of "path=" in a chardev spec (commas doubled in it) into out. */
+static void chardev_path(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (p += 5; *p && n + 1 < size; p++) {
+		if (*p == ',' && p[1] != ',')
+			break;
+		out[n++] = *p;
+		p += *p == ',';
+	}
+	out[n] = 0;
+}
+
+static int serial0_out = -1;  /* serial0's P.out when it is a pipe chardev */
+
+/* "pipe,id=ID,path=P": like QEMU, open P.in and P.out read-write, and keep them to the end. */
+static void open_pipes(const char *spec)
+{
+	bool serial0 = strstr(spec, "id=serial0,") != NULL;
+	int fd;
+	const char *p = strstr(spec, "path=");
+	char base[200], path[220];
+
+	if (!p)
+		return;
+	chardev_path(p, base, sizeof(base));
+	snprintf(path, sizeof(path), "%s.in", base);
+	if (open(path, O_RDWR | O_CLOEXEC) < 0)
+		fprintf(stderr, "fake-qemu: %s: %s\n", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s.out", base);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		fprintf(stderr, "fake-qemu: %s: %s\n", path, strerror(errno));
+	if (serial0)
+		serial0_out = fd;
+}
+
 /* "socket,id=ID,path=P,server=on,wait=off", commas in P doubled. */
 static void add_chardev(const char *spec)
 {
@@ -57,6 +96,10 @@ static void add_chardev(const char *spec)
 	const char *id = strstr(spec, "id="), *p = strstr(spec, "path=");
 	size_t n = 0;
 
+	if (!strncmp(spec, "pipe,", 5)) {
+		open_pipes(spec);
+		return;
+	}
 	if (strncmp(spec, "socket,", 7) || !id || !p || nsocks == MAXSOCK)
 		return;
 	snprintf(s->id, sizeof(s->id), "%.*s", (int)strcspn(id + 3, ","), id + 3);
@@ -147,8 +190,11 @@ static bool command(struct sock *q, const char *line, long caps_ms)
 		paused = !strcmp(name, "stop");
 		reply(q, id, json_object(), false);
 		event(q, paused ? "STOP" : "RESUME", NULL);
-		if (!paused)
+		if (!paused) {
 			say(by_id("serial0"), "fake-qemu: running\n");
+			if (serial0_out >= 0 && write(serial0_out, "fake-qemu: running\n", 19) < 0)
+				serial0_out = -1;
+		}
 	} else if (!strcmp(name, "query-status")) {
 		reply(q, id, json_pack("{s:b,s:s}", "running", !paused, "status",
 				       paused ? "paused" : "running"), false);
