@@ -16,6 +16,7 @@
 
 #include "gdb_internal.h"
 #include "gdb_stub.h"
+#include "test_data.h"
 
 #define LINE_MAX_BYTES (1 << 15)
 
@@ -222,23 +223,7 @@ void stub_join(struct stub *s)
 
 char *stub_slurp(const char *name)
 {
-	const char *dir = getenv("KSCOPE_GDB_DATA");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/gdb", name);
-	f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
+	return test_data_slurp("KSCOPE_GDB_DATA", "tests/data/gdb", name);
 }
 
 char *stub_recorded_reply(const char *script, const char *request, int n)

@@ -20,6 +20,7 @@
 #include <kscope/vtop.h>
 
 #include "monitor_internal.h"
+#include "test_data.h"
 
 /* ---- interrupt frames ---- */
 
@@ -132,23 +133,7 @@ static void gates(void **state)
 
 static char *slurp(const char *name)
 {
-	char path[512];
-	const char *dir = getenv("KSCOPE_MONITOR_DATA");
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/monitor", name);
-	f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
+	return test_data_slurp("KSCOPE_MONITOR_DATA", "tests/data/monitor", name);
 }
 
 /* Two vCPUs after the demo kernel's triple fault (QEMU 7.2, long mode). */

@@ -19,6 +19,7 @@
 
 #include "qmp_internal.h"
 #include "qmp_peer.h"
+#include "test_data.h"
 
 #define MS 1000000ll
 #define TIMEOUT (5000 * MS)
@@ -43,23 +44,7 @@ static struct ks_qmp *attach(struct peer *p, const char *script, enum peer_mode 
 
 static char *slurp(const char *name)
 {
-	const char *dir = getenv("KSCOPE_QMP_DATA");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/qmp", name);
-	f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
+	return test_data_slurp("KSCOPE_QMP_DATA", "tests/data/qmp", name);
 }
 
 /* The recorded answer to the command with id in the transcript's lines. */
