@@ -16,6 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "kscope_run.h"
 
 #define MAX_ARGS 64
@@ -344,4 +350,29 @@ int kscope_fx_teardown(void **state)
 
 	free(f);
 	return rc;
+}
+
+char *kscope_expect_out(int status, const char *const *args)
+{
+	struct kres r;
+	char *out;
+
+	if (kscope_argv(&r, args) != status)
+		fail_msg("kscope %s %s %s: status %d, expected %d: %s%s", args[0], args[1],
+			 args[2] ? args[2] : "", r.status, status, r.out, r.err);
+	out = r.out;
+	r.out = NULL;
+	kres_free(&r);
+	return out;
+}
+
+void kscope_expect_err(int status, const char *err, const char *const *args)
+{
+	struct kres r;
+
+	if (kscope_argv(&r, args) != status)
+		fail_msg("kscope %s %s %s: status %d, expected %d: %s", args[0], args[1],
+			 args[2] ? args[2] : "", r.status, status, r.err);
+	assert_string_equal(r.err, err);
+	kres_free(&r);
 }

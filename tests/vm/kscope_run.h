@@ -65,6 +65,14 @@ int kscope_rundir_new(char *dir, size_t size, const char *prefix);
  */
 int kscope_rundir_cleanup(const char *dir);
 
+/* Runs kscope with args and fails the test unless it exits with status; returns its
+ * stdout (free it). */
+char *kscope_expect_out(int status, const char *const *args);
+
+/* Runs kscope with args and fails the test unless it exits with status and says exactly err
+ * on stderr. */
+void kscope_expect_err(int status, const char *err, const char *const *args);
+
 /* The fixture of a VM test that needs no more than its own runtime directory. */
 struct kscope_fx {
 	char dir[64];    /* this test's KSCOPE_RUNDIR, also its scratch directory */

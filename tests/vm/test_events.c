@@ -41,6 +41,18 @@ static void need_qemu(void)
 		skip(); /* the only reason a VM test may skip */
 }
 
+/* kscope with args, expected to exit with status: its stdout (free it). */
+static char *run(int status, const char *const *args)
+{
+	return kscope_expect_out(status, args);
+}
+
+/* kscope with args, expected to exit with status saying exactly err on stderr. */
+static void fails(int status, const char *err, const char *const *args)
+{
+	kscope_expect_err(status, err, args);
+}
+
 /* `kscope vm start NAME --kernel DEMO --accel tcg --cpus 2 --paused [--append APPEND]`. */
 static pid_t start_vm(const char *name, const char *append)
 {
@@ -103,33 +115,6 @@ static char *await_nth(const char *path, const char *text, int nth)
 	}
 	fail_msg("'%s' (%d) never came in %s", text, nth, path);
 	return NULL;
-}
-
-/* Runs kscope with args, expects status, returns stdout (caller frees). */
-static char *run(int status, const char *const *args)
-{
-	struct kres r;
-	char *out;
-
-	if (kscope_argv(&r, args) != status)
-		fail_msg("kscope %s %s %s: status %d, expected %d: %s%s", args[0], args[1],
-			 args[2] ? args[2] : "", r.status, status, r.out, r.err);
-	out = r.out;
-	r.out = NULL;
-	kres_free(&r);
-	return out;
-}
-
-/* Runs kscope with args, expects status and exactly err on stderr. */
-static void fails(int status, const char *err, const char *const *args)
-{
-	struct kres r;
-
-	if (kscope_argv(&r, args) != status)
-		fail_msg("kscope %s %s: status %d, expected %d: %s", args[0], args[1], r.status,
-			 status, r.err);
-	assert_string_equal(r.err, err);
-	kres_free(&r);
 }
 
 /* `kscope events` in the background, stdout and stderr to out_path. */

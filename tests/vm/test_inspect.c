@@ -42,6 +42,18 @@ static void need_qemu(void)
 		skip(); /* the only reason a VM test may skip */
 }
 
+/* kscope with args, expected to exit with status: its stdout (free it). */
+static char *run(int status, const char *const *args)
+{
+	return kscope_expect_out(status, args);
+}
+
+/* kscope with args, expected to exit with status saying exactly err on stderr. */
+static void fails(int status, const char *err, const char *const *args)
+{
+	kscope_expect_err(status, err, args);
+}
+
 /* `kscope vm start NAME --kernel KERNEL --accel tcg EXTRA...`; returns the QEMU pid. */
 static pid_t start_vm(const char *name, const char *kernel, const char *const *extra)
 {
@@ -120,33 +132,6 @@ static void boot_line(struct kscope_fx *f, const char *name, const char *what, u
 	line = await(f, name, head);
 	assert_int_equal(sscanf(line + strlen(head), "0x%" SCNx64 " pa 0x%" SCNx64, va, pa), 2);
 	free(line);
-}
-
-/* Runs kscope with args, expects status, returns stdout (caller frees). */
-static char *run(int status, const char *const *args)
-{
-	struct kres r;
-	char *out;
-
-	if (kscope_argv(&r, args) != status)
-		fail_msg("kscope %s %s %s: status %d, expected %d: %s%s", args[0], args[1],
-			 args[2] ? args[2] : "", r.status, status, r.out, r.err);
-	out = r.out;
-	r.out = NULL;
-	kres_free(&r);
-	return out;
-}
-
-/* Runs kscope with args, expects status and exactly the one line err on stderr. */
-static void fails(int status, const char *err, const char *const *args)
-{
-	struct kres r;
-
-	if (kscope_argv(&r, args) != status)
-		fail_msg("kscope %s %s %s: status %d, expected %d: %s", args[0], args[1],
-			 args[2] ? args[2] : "", r.status, status, r.err);
-	assert_string_equal(r.err, err);
-	kres_free(&r);
 }
 
 static json_t *run_json(const char *const *args)
