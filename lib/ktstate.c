@@ -1,5 +1,6 @@
 /* ktstate.c: decoding the kt_ in-memory test state from guest memory, consistently. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,19 +167,21 @@ static void fill_header(struct ks_kt_state *st, const struct kt_abi_state *h)
 }
 
 /* One attempt: 1 when consistent, 0 when the kernel changed the state meanwhile, <0 on
- * error. */
-static int try_read(struct reader *r, ks_gva_t va, struct ks_kt_state *st)
+ * error. A stopped kernel changes nothing: its sequence lock is not looked at. */
+static int try_read(struct reader *r, ks_gva_t va, struct ks_kt_state *st, bool stopped)
 {
 	struct kt_abi_state h;
 	uint64_t seq2;
 
 	if (rd(r, va, &h, sizeof(h), "kt_state") < 0 || check_header(r, &h) < 0)
 		return -1;
-	if (h.seq & 1)
+	if ((h.seq & 1) && !stopped)
 		return 0;
 	fill_header(st, &h);
 	if (read_suites(r, &h, st) < 0)
 		return -1;
+	if (stopped)
+		return 1;
 	if (rd(r, va + offsetof(struct kt_abi_state, seq), &seq2, sizeof(seq2), "kt_state") < 0)
 		return -1;
 	return seq2 == h.seq;
@@ -201,8 +204,8 @@ static void free_suites(struct ks_kt_state *st)
 	st->nsuites = 0;
 }
 
-struct ks_kt_state *ks_kt_state_read(ks_read_gva_fn read, void *ctx, ks_gva_t state,
-				     struct ks_error *err)
+static struct ks_kt_state *read_state(ks_read_gva_fn read, void *ctx, ks_gva_t state,
+				     bool stopped, struct ks_error *err)
 {
 	struct reader r = { read, ctx, err };
 	struct ks_kt_state *st = calloc(1, sizeof(*st));
@@ -212,7 +215,7 @@ struct ks_kt_state *ks_kt_state_read(ks_read_gva_fn read, void *ctx, ks_gva_t st
 		return NULL;
 	}
 	for (int i = 0; i < MAX_TRIES; i++) {
-		int rc = try_read(&r, state, st);
+		int rc = try_read(&r, state, st, stopped);
 
 		if (rc == 1)
 			return st;
@@ -224,6 +227,18 @@ struct ks_kt_state *ks_kt_state_read(ks_read_gva_fn read, void *ctx, ks_gva_t st
 fail:
 	free(st);
 	return NULL;
+}
+
+struct ks_kt_state *ks_kt_state_read(ks_read_gva_fn read, void *ctx, ks_gva_t state,
+				     struct ks_error *err)
+{
+	return read_state(read, ctx, state, false, err);
+}
+
+struct ks_kt_state *ks_kt_state_read_stopped(ks_read_gva_fn read, void *ctx, ks_gva_t state,
+					     struct ks_error *err)
+{
+	return read_state(read, ctx, state, true, err);
 }
 
 void ks_kt_state_free(struct ks_kt_state *st)

@@ -410,8 +410,7 @@ int ks_run_exec(struct ks_run *r, struct ks_loop *loop, struct ks_error *err)
 
 	if (r->o.list && !r->k.kt)
 		return ks_error_set(err, -EOPNOTSUPP, "--list needs a kernel with kt_ (the symbol "
-				    "kt_state and a kt_magic_sites section); %s has none",
-				    r->k.path);
+				    "kt_state); %s has none", r->k.path);
 	r->loop = loop;
 	r->t0 = r->next_tick_ns = ks_loop_now_ns();
 	r->deadline = r->o.timeout_ns >= 0 ? r->t0 + (uint64_t)r->o.timeout_ns : 0;

@@ -179,10 +179,6 @@ struct run_vm {
 	bool snapshot;           /* a READY snapshot exists */
 	bool kt_ready;           /* this boot reached READY */
 	struct ks_kt_state *ready_state; /* kt_state as the kernel left it at READY */
-	ks_gva_t ready_site;     /* where the READY message stopped it */
-	unsigned ready_vcpu;
-	ks_gva_t *sites;         /* magic sites armed for the READY message, or NULL */
-	size_t nsites;
 	bool watching;           /* a write watchpoint on kt_state.phase is armed */
 	struct run_seg seg;
 	bool in_seg;
@@ -203,9 +199,7 @@ struct run_kernel {
 	char *path;
 	struct ks_symtab *syms;  /* NULL: no symbol table */
 	ks_gva_t kt_state;       /* 0: not a kt_ kernel */
-	ks_gva_t *sites;         /* kt_magic_sites */
-	size_t nsites;
-	bool kt;                 /* kt_state and sites: the READY stop works */
+	bool kt;                 /* kt_state is there: the READY stop works */
 };
 
 struct ks_run {
@@ -275,13 +269,14 @@ struct run_batch *run_take_batch(struct ks_run *r);
 
 /* ---- the kernel file and its memory (run_kernel.c) ---- */
 
-/* Loads symbols and the kt_magic_sites section of path. 0, or -ENOMEM (a kernel without
- * them is no error: it runs on KTAP alone). */
+/* Loads the symbols of path and finds kt_state. 0, or -ENOMEM (a kernel without them is no
+ * error: it runs on KTAP alone). */
 int run_kernel_load(struct run_kernel *k, const char *path, struct ks_error *err);
 void run_kernel_free(struct run_kernel *k);
 
-/* Reads kt_state through v's translator. NULL with err filled when it cannot. */
-struct ks_kt_state *run_state_read(struct run_vm *v, struct ks_error *err);
+/* Reads kt_state through v's translator; stopped: the VM is paused or ended, so the read
+ * is taken as it is (ks_kt_state_read_stopped()). NULL with err filled when it cannot. */
+struct ks_kt_state *run_state_read(struct run_vm *v, bool stopped, struct ks_error *err);
 
 /* Reads only the header: seq, phase, current suite and case. 0 or -errno. */
 int run_state_header(struct run_vm *v, struct kt_abi_state *h);

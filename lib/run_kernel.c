@@ -1,8 +1,5 @@
-/* run_kernel.c: what a run reads from the kernel file (symbols, magic sites) and from its memory (kt_state). */
+/* run_kernel.c: what a run reads from the kernel file (symbols) and from its memory (kt_state). */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,45 +9,10 @@
 
 #include "run_internal.h"
 
-#define MAX_SITES 4096
-
-/*
- * The addresses listed in the kt_magic_sites section. ks_sites_scan() also gives them, but it
- * disassembles the whole image first (tens of milliseconds on the demo kernel), which a run
- * that only needs the list would pay on every start.
- */
-static int read_sites(struct run_kernel *k, Elf *e)
-{
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-
-	if (elf_getshdrstrndx(e, &shstrndx) < 0)
-		return 0;
-	while ((scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-		Elf_Data *d;
-
-		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(e, shstrndx, sh.sh_name)) ||
-		    strcmp(name, "kt_magic_sites") || sh.sh_type == SHT_NOBITS)
-			continue;
-		if (!(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size % 8)
-			return 0;
-		k->nsites = d->d_size / 8 < MAX_SITES ? d->d_size / 8 : MAX_SITES;
-		if (!(k->sites = malloc((k->nsites ? k->nsites : 1) * sizeof(*k->sites))))
-			return -ENOMEM;
-		memcpy(k->sites, d->d_buf, k->nsites * 8);
-		return 0;
-	}
-	return 0;
-}
-
 int run_kernel_load(struct run_kernel *k, const char *path, struct ks_error *err)
 {
 	struct ks_error e = { 0 };
 	const struct ks_sym *sym;
-	int fd, rc = 0;
-	Elf *elf;
 
 	memset(k, 0, sizeof(*k));
 	if (!(k->path = strdup(path)))
@@ -59,22 +21,13 @@ int run_kernel_load(struct run_kernel *k, const char *path, struct ks_error *err
 	k->syms = ks_sym_load(path, &e);
 	if (k->syms && (sym = ks_sym_find(k->syms, "kt_state")) && sym->kind != KS_SYM_ABS)
 		k->kt_state = sym->addr;
-	if (elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	if ((elf = elf_begin(fd, ELF_C_READ, NULL)) && elf_kind(elf) == ELF_K_ELF)
-		rc = read_sites(k, elf);
-	elf_end(elf);
-	close(fd);
-	if (rc < 0)
-		return ks_error_set(err, rc, "out of memory");
-	k->kt = k->kt_state && k->nsites;
+	k->kt = k->kt_state != 0;
 	return 0;
 }
 
 void run_kernel_free(struct run_kernel *k)
 {
 	ks_sym_free(k->syms);
-	free(k->sites);
 	free(k->path);
 	memset(k, 0, sizeof(*k));
 }
@@ -147,7 +100,7 @@ int run_state_header(struct run_vm *v, struct kt_abi_state *h)
 	return h->magic == KT_ABI_MAGIC ? 0 : -EPROTO;
 }
 
-struct ks_kt_state *run_state_read(struct run_vm *v, struct ks_error *err)
+struct ks_kt_state *run_state_read(struct run_vm *v, bool stopped, struct ks_error *err)
 {
 	struct kt_abi_state h;
 	int rc;
@@ -156,6 +109,8 @@ struct ks_kt_state *run_state_read(struct run_vm *v, struct ks_error *err)
 		ks_error_set(err, rc, "kt_state is not readable (%s)", strerror(-rc));
 		return NULL;
 	}
+	if (stopped)
+		return ks_kt_state_read_stopped(ks_vtop_read_gva, v->vtop, v->run->k.kt_state, err);
 	return ks_kt_state_read(ks_vtop_read_gva, v->vtop, v->run->k.kt_state, err);
 }
 
@@ -269,10 +224,12 @@ int run_state_select(struct run_vm *v, const struct ks_kt_state *st, const size_
 		return ks_error_set(err, -EPROTO, "kt_state changed under the run");
 	if (!(ptrs = calloc(h.nsuites + 1, sizeof(*ptrs))))
 		return ks_error_set(err, -ENOMEM, "out of memory");
-	/* The sequence lock is odd while the records change, as when the kernel writes. */
-	uint64_t seq = h.seq + 1;
-	if ((rc = ks_vtop_write(v->vtop, v->run->k.kt_state + offsetof(struct kt_abi_state, seq),
-				&seq, 8, err)) < 0 ||
+	/* The sequence lock is odd while the records change, as when the kernel writes. Stopped
+	 * at its phase READY, the kernel has it odd already, and makes it even itself. */
+	bool own_seq = !(h.seq & 1);
+	uint64_t seq = h.seq + own_seq;
+	if ((own_seq && (rc = ks_vtop_write(v->vtop, v->run->k.kt_state +
+					    offsetof(struct kt_abi_state, seq), &seq, 8, err)) < 0) ||
 	    (h.nsuites && (rc = ks_vtop_read(v->vtop, h.suites, ptrs, 8 * h.nsuites, err)) < 0))
 		goto out;
 	for (uint32_t i = 0; i < h.nsuites; i++) {
@@ -282,9 +239,9 @@ int run_state_select(struct run_vm *v, const struct ks_kt_state *st, const size_
 	}
 	if (order && (rc = order_suites(v, st, ptrs, h.suites, tests, n, err)) < 0)
 		goto out;
-	seq++;
+	seq += own_seq;
 	if ((rc = wr32(v, v->run->k.kt_state + offsetof(struct kt_abi_state, n_selected), total,
-		       err)) == 0)
+		       err)) == 0 && own_seq)
 		rc = ks_vtop_write(v->vtop, v->run->k.kt_state + offsetof(struct kt_abi_state, seq),
 				   &seq, 8, err);
 out:

@@ -216,7 +216,7 @@ void run_seg_poll(struct ks_run *r, struct run_vm *v, uint64_t now_ns)
 
 	announce_ended(r, v, now_ns);
 	if (!r->k.kt || !v->kt_ready || run_state_header(v, &h) < 0 || h.seq == s->state_seq ||
-	    (h.seq & 1) || !(st = run_state_read(v, NULL)))
+	    (h.seq & 1) || !(st = run_state_read(v, false, NULL)))
 		return;
 	ks_kt_state_free(s->state);
 	s->state = st;
@@ -477,7 +477,8 @@ size_t run_seg_finish(struct ks_run *r, struct run_vm *v, enum ks_run_status bad
 	root = ks_ktap_root(s->ktap);
 	if (!r->k.kt)
 		return finish_ktap_only(r, v, bad, why, dump);
-	if (v->kt_ready && (fresh = run_state_read(v, NULL))) {
+	/* Every stop leaves the VM paused or ended: a kernel stopped mid-update is read as is. */
+	if (v->kt_ready && (fresh = run_state_read(v, true, NULL))) {
 		ks_kt_state_free(s->state);
 		s->state = fresh;
 	}

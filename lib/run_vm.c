@@ -15,7 +15,6 @@
 #define POLL_NS (50 * RUN_MS)        /* kt_state reads: progress ten to twenty times a second */
 #define DRAIN_IDLE_NS (30 * RUN_MS)  /* console quiet this long after a stop: all lines are in */
 #define DRAIN_MAX_NS (500 * RUN_MS)
-#define KVM_HW_SLOTS 4
 
 void run_vm_event(struct run_vm *v, const char *fmt, ...)
 {
@@ -109,45 +108,6 @@ int run_vm_pause(struct run_vm *v)
 	if (v->gdb && ks_gdb_connected(v->gdb))
 		ks_gdb_wait_stop(v->gdb, NULL, 2 * RUN_SEC);
 	return 0;
-}
-
-/*
- * Breakpoints on magic sites. Under TCG, code on a page that holds a breakpoint runs one
- * instruction at a time (QEMU 7.2 checks every instruction there), so they are armed only
- * for the few instructions between the kernel's phase READY and its READY message. Under
- * KVM only hardware ones work, and there are four.
- */
-static int arm_sites(struct run_vm *v, const ks_gva_t *sites, size_t n, bool on,
-		     struct ks_error *err)
-{
-	bool kvm = ks_vm_accel(v->vm) == KS_ACCEL_KVM;
-	enum ks_gdb_bp_type type = kvm ? KS_GDB_BP_HW : KS_GDB_BP_SW;
-	int rc = 0;
-
-	if (kvm && n > KVM_HW_SLOTS)
-		return ks_error_set(err, -ENOSPC, "%zu magic sites, but KVM has %d hardware "
-				    "breakpoints", n, KVM_HW_SLOTS);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = on ? ks_gdb_set_breakpoint(v->gdb, type, sites[i], 1, err)
-			: ks_gdb_clear_breakpoint(v->gdb, type, sites[i], 1, err);
-	return rc;
-}
-
-/*
- * Continues from a breakpoint stop at addr: QEMU would stop at the same breakpoint again, so
- * the vCPU steps past it alone first, with the breakpoint lifted for that one instruction.
- */
-static int step_over(struct run_vm *v, ks_gva_t addr, unsigned cpu, struct ks_error *err)
-{
-	bool kvm = ks_vm_accel(v->vm) == KS_ACCEL_KVM;
-	enum ks_gdb_bp_type type = kvm ? KS_GDB_BP_HW : KS_GDB_BP_SW;
-	int rc;
-
-	if ((rc = ks_gdb_clear_breakpoint(v->gdb, type, addr, 1, err)) < 0 ||
-	    (rc = ks_gdb_step(v->gdb, cpu, NULL, err)) < 0 ||
-	    (rc = ks_gdb_set_breakpoint(v->gdb, type, addr, 1, err)) < 0)
-		return rc;
-	return run_vm_continue(v, err);
 }
 
 static void open_log(struct run_vm *v)
@@ -326,9 +286,6 @@ void run_vm_teardown(struct run_vm *v)
 	v->mem = NULL;
 	ks_kt_state_free(v->ready_state);
 	v->ready_state = NULL;
-	free(v->sites);
-	v->sites = NULL;
-	v->nsites = 0;
 	v->watching = false;
 	run_seg_free(&v->seg);
 	v->in_seg = false;
@@ -342,26 +299,6 @@ void run_vm_teardown(struct run_vm *v)
 }
 
 /* ---- READY and the passes ---- */
-
-/* The magic sites of the function at pc (which just wrote phase READY): the READY message
- * is among them. All the sites when no symbol says where that function ends. */
-static int pick_sites(struct run_vm *v, ks_gva_t pc)
-{
-	const struct run_kernel *k = &v->run->k;
-	uint64_t off;
-	const struct ks_sym *fn = k->syms ? ks_sym_at(k->syms, pc, &off) : NULL;
-
-	free(v->sites);
-	v->nsites = 0;
-	if (!(v->sites = calloc(k->nsites + 1, sizeof(ks_gva_t))))
-		return -ENOMEM;
-	for (size_t i = 0; i < k->nsites; i++)
-		if (!fn || ks_sym_at(k->syms, k->sites[i], &off) == fn)
-			v->sites[v->nsites++] = k->sites[i];
-	for (size_t i = 0; !v->nsites && i < k->nsites; i++)
-		v->sites[v->nsites++] = k->sites[i];
-	return 0;
-}
 
 /* The next tests of the VM's batch for one pass: a destructive test alone when a snapshot
  * will restore the machine after it, else everything left. Removed from the batch. */
@@ -481,27 +418,20 @@ static int learn_plan(struct run_vm *v, struct ks_error *err)
 	return 0;
 }
 
-/* At READY: the page tables from the stopped vCPU, the state, the plan, a batch, maybe a
- * snapshot, then the first pass. Returns 1 when the VM has nothing to do. */
-static int at_ready(struct run_vm *v, const struct ks_x86_regs *regs, struct ks_error *err)
+/* At READY: the state, the plan, a batch, maybe a snapshot, then the first pass. Returns
+ * 1 when the VM has nothing to do. */
+static int at_ready(struct run_vm *v, struct ks_error *err)
 {
 	struct ks_run *r = v->run;
 	int rc;
 
 	v->kt_ready = true;
 	r->saw_output = true;
-	v->ready_site = regs->rip;
-	v->cr3 = regs->cr3;
-	v->la57 = regs->cr4 & (1ull << 12);
-	v->have_cr3 = true;
 	run_vm_event(v, "READY: tests about to start");
-	if ((rc = arm_sites(v, v->sites, v->nsites, false, err)) < 0)
-		return rc;
-	v->nsites = 0;
 	if (!v->mem && (!(v->mem = ks_vmmem_map(v->vm, err)) || !(v->vtop = ks_vtop_new(v->mem, err))))
 		return err->code;
 	ks_vtop_set_cr3(v->vtop, v->cr3, v->la57);
-	if (!(v->ready_state = run_state_read(v, err)) || (rc = learn_plan(v, err)) < 0)
+	if (!(v->ready_state = run_state_read(v, true, err)) || (rc = learn_plan(v, err)) < 0)
 		return v->ready_state ? rc : err->code;
 	if (r->o.list || r->stopping || (!v->batch && !(v->batch = run_take_batch(r))))
 		return 1;
@@ -514,54 +444,53 @@ static int at_ready(struct run_vm *v, const struct ks_x86_regs *regs, struct ks_
 	return run_vm_next_pass(v, err);
 }
 
-/* The kernel wrote its phase before READY: at READY, break at the sites of that function. */
-static int boot_watch(struct run_vm *v, struct ks_error *err)
+/* The paging registers of the vCPU that wrote the phase: kt_state is read through them. */
+static int ready_paging(struct run_vm *v, unsigned cpu, struct ks_error *err)
 {
-	struct ks_x86_regs regs;
-	uint32_t phase = 0;
+	uint64_t cr3, cr4;
 	int rc;
 
-	if ((rc = read_phase(v, v->ready_vcpu, &phase)) < 0)
-		return ks_error_set(err, rc, "kt_state.phase does not read");
-	if (phase == KT_PHASE_READY && !v->nsites) {
-		if ((rc = ks_gdb_read_regs(v->gdb, v->ready_vcpu, &regs, err)) < 0 ||
-		    (rc = pick_sites(v, regs.rip)) < 0 ||
-		    (rc = arm_sites(v, v->sites, v->nsites, true, err)) < 0)
-			return rc;
-	}
-	return run_vm_continue(v, err);
+	if ((rc = ks_gdb_read_reg_u64(v->gdb, cpu, KS_X86_CR3, &cr3, err)) < 0 ||
+	    (rc = ks_gdb_read_reg_u64(v->gdb, cpu, KS_X86_CR4, &cr4, err)) < 0)
+		return rc;
+	v->cr3 = cr3;
+	v->la57 = cr4 & (1ull << 12);
+	v->have_cr3 = true;
+	return 0;
 }
 
-/* A stop before READY: the phase written (watchpoint), the READY message, or another one. */
+/*
+ * A stop before READY. The watchpoint on kt_state.phase stops the vCPU right after the
+ * kernel's store of READY: its records are filled, and it reads the selection only after its
+ * READY message, which follows (kt_abi.h). So this stop is READY: nothing else needs to
+ * stop the VM (breakpoints on the message's site would make TCG run that page one
+ * instruction at a time). Other stops (an earlier phase, stores QEMU counts as near the
+ * watched word) go on.
+ */
 static void boot_stop(struct run_vm *v)
 {
 	struct ks_error err = { 0 };
 	const struct ks_gdb_stop *st = ks_gdb_last_stop(v->gdb);
-	struct ks_x86_regs regs;
-	int rc;
+	unsigned cpu = st && st->vcpu >= 0 ? (unsigned)st->vcpu : 0;
+	uint32_t phase = 0;
+	int rc = 0;
 
 	v->stopped = false;
-	v->ready_vcpu = st && st->vcpu >= 0 ? (unsigned)st->vcpu : 0;
-	if (st && st->watch != KS_GDB_WATCH_NONE) {
-		if (boot_watch(v, &err) < 0)
-			run_vm_abandon(v, "at the kernel's phase READY", err.msg);
+	if (st && st->watch != KS_GDB_WATCH_NONE && (rc = read_phase(v, cpu, &phase)) < 0) {
+		run_vm_abandon(v, "at the kernel's phase READY", "kt_state.phase does not read");
 		return;
 	}
-	if (ks_gdb_read_regs(v->gdb, v->ready_vcpu, &regs, &err) < 0) {
-		run_vm_abandon(v, "at a magic site", err.msg);
+	if (phase != KT_PHASE_READY) {
+		if (run_vm_continue(v, &err) < 0)
+			run_vm_abandon(v, "before READY", err.msg);
 		return;
 	}
-	if (regs.rax != KT_MAGIC_READY) {
-		if (step_over(v, regs.rip, v->ready_vcpu, &err) < 0)
-			run_vm_abandon(v, "going on from a magic site", err.msg);
-		return;
-	}
-	/* Watched again only for passes that have another after them. */
-	if ((rc = watch_phase(v, false, &err)) < 0 || (rc = at_ready(v, &regs, &err)) < 0) {
+	if ((rc = ready_paging(v, cpu, &err)) == 0)
+		rc = at_ready(v, &err);
+	if (rc < 0)
 		run_vm_abandon(v, "at READY", err.msg);
-	} else if (rc > 0) {
+	else if (rc > 0)
 		run_vm_teardown(v);
-	}
 }
 
 /* ---- watching a pass ---- */

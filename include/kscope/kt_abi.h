@@ -19,6 +19,15 @@
  * and even again afterwards, so it grows by 2 at every change. A host that reads an even
  * `seq`, then the fields it wants, then the same `seq` again has a consistent view; otherwise
  * it retries. A host that only wants progress can watch `seq` alone.
+ *
+ * Choosing the tests: the kernel stores `phase` = READY last, once every record is filled,
+ * and reads which cases to run only after its KT_MAGIC_READY message, which follows. A host
+ * that stops the kernel anywhere in between (a write watchpoint on `phase` stops it right
+ * after that store) may rewrite each case's status (KT_ST_NONE runs, KT_ST_FILTERED does
+ * not), the n_selected counts and the order of the suite pointers and case records. Stopped
+ * there, it finds `seq` odd; the kernel makes it even afterwards. The kernel stores each
+ * 32-bit field near `phase` on its own (no wider stores across it), so that such a
+ * watchpoint fires only when the phase changes.
  */
 
 #ifdef __ASSEMBLER__

@@ -55,6 +55,15 @@ struct ks_kt_state {
 struct ks_kt_state *ks_kt_state_read(ks_read_gva_fn read, void *ctx, ks_gva_t state,
 				     struct ks_error *err);
 
+/*
+ * The same for a kernel that is stopped (paused, or ended with its RAM still mapped): one
+ * read, whatever the sequence lock says. A kernel stopped between its two updates of `seq`
+ * (at a watchpoint on its phase, or crashed there) leaves it odd for good, and what it wrote
+ * so far is all there is to read.
+ */
+struct ks_kt_state *ks_kt_state_read_stopped(ks_read_gva_fn read, void *ctx, ks_gva_t state,
+					     struct ks_error *err);
+
 /* Frees a snapshot; NULL is fine. */
 void ks_kt_state_free(struct ks_kt_state *st);
 

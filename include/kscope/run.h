@@ -23,10 +23,10 @@
  *     runs now, results even when the console is silent or garbled, and the exact test that
  *     was running when the kernel crashed or hung.
  *
- * A kernel that links kt_ (it has the symbol `kt_state` and a `kt_magic_sites` section) is
- * stopped once at KT_MAGIC_READY, where its records are filled and no test has started: the
- * run watches writes to kt_state.phase through QEMU's gdbstub, and once the phase is READY
- * breaks at the magic sites of the code that wrote it. There the run reads the plan (every
+ * A kernel that links kt_ (it has the symbol `kt_state`) is stopped once at READY, where its
+ * records are filled and no test has started: the run watches writes to kt_state.phase
+ * through QEMU's gdbstub, and the store of READY is the stop (kt_abi.h: the kernel reads its
+ * selection only after the READY message that follows). There the run reads the plan (every
  * test the kernel's filter selected), may save a snapshot, and chooses which of those tests
  * this boot runs, in which order, by writing the records' status (KT_ST_FILTERED or
  * KT_ST_NONE) and, for shuffle, the order of the suite pointers and case records. That

@@ -12,6 +12,14 @@
 
 /* ---- kt_run.c ---- */
 
+/*
+ * Stores one 32-bit field of kt_state on its own. The compiler would merge stores to
+ * neighbouring fields into 8-byte ones, half of them misaligned, and QEMU's watchpoint on
+ * kt_state.phase (how a host finds READY and DONE) stops the VM for such stores near the
+ * phase too: each a needless round trip to the host.
+ */
+#define KT__SET(field, value) (*(volatile __typeof__(field) *)&(field) = (value))
+
 /* Opens a change of kt_state (seq becomes odd) and stamps now_ns. Pair with kt__state_end. */
 void kt__state_begin(void);
 /* Closes a change of kt_state (seq becomes even again). */

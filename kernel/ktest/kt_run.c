@@ -216,15 +216,21 @@ static void kt__prepare(void)
 	uint32_t n = kt__nsuites(), selected = 0;
 
 	kt__state_begin();
-	kt_state.phase = KT_PHASE_BOOT;
-	kt_state.size = sizeof(kt_state);
-	kt_state.ptr_size = sizeof(void *);
+	/* A first run finds the phase at BOOT already: one watchpoint stop (READY), not two. */
+	if (kt_state.phase != KT_PHASE_BOOT)
+		KT__SET(kt_state.phase, KT_PHASE_BOOT);
+	KT__SET(kt_state.size, sizeof(kt_state));
+	KT__SET(kt_state.ptr_size, sizeof(void *));
 	kt_state.suites = n ? kt__va(__start_kt_suites) : 0;
-	kt_state.nsuites = n;
+	KT__SET(kt_state.nsuites, n);
 	kt_state.sites = kt__nsites() ? kt__va(__start_kt_magic_sites) : 0;
-	kt_state.nsites = kt__nsites();
-	kt_state.cur_suite = kt_state.cur_case = kt_state.cur_param = -1;
-	kt_state.n_pass = kt_state.n_fail = kt_state.n_skip = 0;
+	KT__SET(kt_state.nsites, kt__nsites());
+	KT__SET(kt_state.cur_suite, -1);
+	KT__SET(kt_state.cur_case, -1);
+	KT__SET(kt_state.cur_param, -1);
+	KT__SET(kt_state.n_pass, 0);
+	KT__SET(kt_state.n_fail, 0);
+	KT__SET(kt_state.n_skip, 0);
 	for (uint32_t i = 0; i < n; i++) {
 		struct kt_suite *s = __start_kt_suites[i];
 
@@ -233,8 +239,10 @@ static void kt__prepare(void)
 		kt__fill_suite(s);
 		selected += s->abi.n_selected;
 	}
-	kt_state.n_selected = selected;
-	kt_state.phase = KT_PHASE_READY;
+	KT__SET(kt_state.n_selected, selected);
+	/* Last: a host stopped by a watchpoint right after this store finds every record
+	 * filled, and may choose the tests until the READY message returns. */
+	KT__SET(kt_state.phase, KT_PHASE_READY);
 	kt__state_end();
 }
 
@@ -327,8 +335,8 @@ static void kt__case_start(const struct kt__where *w)
 	kt__state_begin();
 	w->kcase->abi.status = KT_ST_RUNNING;
 	w->kcase->abi.start_ns = kt_state.now_ns;
-	kt_state.cur_case = (int32_t)w->ci;
-	kt_state.cur_param = -1;
+	KT__SET(kt_state.cur_case, (int32_t)w->ci);
+	KT__SET(kt_state.cur_param, -1);
 	kt__state_end();
 	KT_MAGIC(KT_MAGIC_CASE_START, kt__pair(w));
 }
@@ -351,7 +359,8 @@ static void kt__case_end(const struct kt__where *w, int status, const char *reas
 		s->n_pass++;
 		kt_state.n_pass++;
 	}
-	kt_state.cur_case = kt_state.cur_param = -1;
+	KT__SET(kt_state.cur_case, -1);
+	KT__SET(kt_state.cur_param, -1);
 	kt__state_end();
 	KT_MAGIC2(KT_MAGIC_CASE_END, kt__pair(w), status);
 	kt__result(1, status, w->num, c->name, reason);
@@ -360,7 +369,7 @@ static void kt__case_end(const struct kt__where *w, int status, const char *reas
 static void kt__param_start(int32_t i)
 {
 	kt__state_begin();
-	kt_state.cur_param = i;
+	KT__SET(kt_state.cur_param, i);
 	kt__state_end();
 }
 
@@ -455,7 +464,7 @@ static void kt__suite_start(uint32_t si, struct kt_suite *s)
 	kt__state_begin();
 	s->abi.status = KT_ST_RUNNING;
 	s->abi.start_ns = kt_state.now_ns;
-	kt_state.cur_suite = (int32_t)si;
+	KT__SET(kt_state.cur_suite, (int32_t)si);
 	kt__state_end();
 	KT_MAGIC(KT_MAGIC_SUITE_START, si);
 	kt__line(1, "KTAP version 1");
@@ -475,7 +484,7 @@ static void kt__suite_end(uint32_t si, struct kt_suite *s)
 	kt__state_begin();
 	s->abi.status = (uint32_t)status;
 	s->abi.duration_ns = kt_state.now_ns - s->abi.start_ns;
-	kt_state.cur_suite = -1;
+	KT__SET(kt_state.cur_suite, -1);
 	kt__state_end();
 	KT_MAGIC2(KT_MAGIC_SUITE_END, si, status);
 	kt__result(0, status, ++kt__r.suite_num, kt__str(s->name), "");
@@ -506,7 +515,7 @@ static void kt__run_suite(uint32_t si, struct kt_suite *s)
 static void kt__set_phase(uint32_t phase)
 {
 	kt__state_begin();
-	kt_state.phase = phase;
+	KT__SET(kt_state.phase, phase);
 	kt__state_end();
 }
 

@@ -294,6 +294,31 @@ static void retries_while_changing(void **state)
 	expect_error(&img, "kept changing");
 }
 
+/* A kernel stopped between its two updates of seq (at a watchpoint on its phase) is read
+ * once, as it is, by the reader for stopped kernels. */
+static void reads_a_stopped_kernel_mid_update(void **state)
+{
+	struct image img;
+	struct ks_error err = { 0 };
+	(void)state;
+
+	build_image(&img);
+	((struct kt_abi_state *)img.mem)->seq = 11;
+	((struct kt_abi_state *)img.mem)->phase = KT_PHASE_READY;
+	struct ks_kt_state *st = ks_kt_state_read_stopped(read_image, &img, IMG_BASE, &err);
+	assert_non_null(st);
+	assert_int_equal(st->seq, 11);
+	assert_int_equal(st->phase, KT_PHASE_READY);
+	assert_string_equal(st->suites[0].cases[0].name, "c");
+	ks_kt_state_free(st);
+
+	/* It checks the header all the same. */
+	build_image(&img);
+	((struct kt_abi_state *)img.mem)->magic ^= 1;
+	assert_null(ks_kt_state_read_stopped(read_image, &img, IMG_BASE, &err));
+	assert_non_null(strstr(err.msg, "bad magic"));
+}
+
 static void names(void **state)
 {
 	(void)state;
@@ -312,6 +337,7 @@ int main(void)
 		cmocka_unit_test(decodes_an_image),
 		cmocka_unit_test(refuses_garbage),
 		cmocka_unit_test(retries_while_changing),
+		cmocka_unit_test(reads_a_stopped_kernel_mid_update),
 		cmocka_unit_test(names),
 	};
 
