@@ -158,15 +158,15 @@ static int vcpu_of(const struct ks_gdb *g, const struct ks_gdb_tid *t)
 	return -1;
 }
 
-/* Handles a stop reply or console output in g->in; query: it answers our "?". */
-static void take_stop(struct ks_gdb *g, bool query)
+/* Handles a stop reply or console output in p; query: it answers our "?". */
+static void take_stop(struct ks_gdb *g, const struct ks_gdb_packet *p, bool query)
 {
 	char show[KS_GDB_SHOW], *output = NULL;
 	struct ks_gdb_stop st;
 	struct ks_gdb_tid tid;
 
-	ks_gdb_excerpt(g->in.data, g->in.len, show, sizeof(show));
-	if (ks_gdb_parse_stop(g->in.data, g->in.len, &st, &tid) < 0) {
+	ks_gdb_excerpt(p->data, p->len, show, sizeof(show));
+	if (ks_gdb_parse_stop(p->data, p->len, &st, &tid) < 0) {
 		disconnect(g, -EPROTO, "gdb: malformed stop reply: %s", show);
 		return;
 	}
@@ -188,6 +188,60 @@ static void take_stop(struct ks_gdb *g, bool query)
 	free(output);
 }
 
+/* Takes the packet in g->in as the reply of the oldest request sent ahead that has none;
+ * false when it is not one (a stop no request asked for, say). */
+static bool take_ahead(struct ks_gdb *g, bool stop)
+{
+	struct ks_gdb_ahead *a = &g->ahead[g->ahead_got];
+	struct ks_gdb_packet t;
+
+	if (g->ahead_got >= g->nahead || g->stale || g->unanswered)
+		return false;
+	if (stop && (g->in.data[0] == 'O' || !a->wants_stop))
+		return false;
+	t = a->reply;
+	a->reply = g->in;
+	g->in = t;
+	g->ahead_got++;
+	return true;
+}
+
+static void ahead_clear(struct ks_gdb *g)
+{
+	for (size_t i = 0; i < g->nahead; i++) {
+		free(g->ahead[i].data);
+		ks_gdb_packet_clear(&g->ahead[i].reply);
+	}
+	memset(g->ahead, 0, sizeof(g->ahead));
+	g->nahead = g->ahead_got = g->ahead_used = 0;
+}
+
+int ks_gdb_send_ahead(struct ks_gdb *g, const char *const *cmds, const bool *wants_stop,
+		      size_t n)
+{
+	int r = 0;
+
+	if (!g->connected)
+		return -ENOTCONN;
+	if (g->nahead || g->req_pending || g->stale || g->unanswered || n > KS_GDB_MAX_AHEAD ||
+	    g->state == KS_GDB_RUNNING)
+		return -EBUSY;
+	for (size_t i = 0; i < n; i++) {
+		g->ahead[i].len = strlen(cmds[i]);
+		g->ahead[i].wants_stop = wants_stop[i];
+		if (!(g->ahead[i].data = strdup(cmds[i]))) {
+			g->nahead = i + 1;
+			ahead_clear(g);
+			return -ENOMEM;
+		}
+	}
+	/* Recorded before the first byte leaves: a reply can come while the rest is written. */
+	g->nahead = n;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = ks_gdb_send_packet(g, g->ahead[i].data, g->ahead[i].len);
+	return r;
+}
+
 static void handle_packet(struct ks_gdb *g)
 {
 	bool stop = ks_gdb_is_stop(g->in.data, g->in.len);
@@ -199,10 +253,12 @@ static void handle_packet(struct ks_gdb *g)
 	 * and our next packet's '$' ends its wait for one anyway. */
 	if (g->acks && (stop || g->stale || !g->unanswered))
 		ks_gdb_send_raw(g, "+", 1);
+	if (g->nahead && take_ahead(g, stop))
+		return;
 	if (stop && g->in.data[0] != 'O' && g->req_pending && !g->req_done && g->req_wants_stop) {
-		take_stop(g, true);
+		take_stop(g, &g->in, true);
 	} else if (stop) {
-		take_stop(g, false);
+		take_stop(g, &g->in, false);
 		return;
 	} else if (g->stale) {
 		g->stale--;
@@ -392,6 +448,64 @@ int ks_gdb_not_connected(struct ks_gdb *g, const char *what, struct ks_error *er
 			    unprefixed(g->reason.msg));
 }
 
+static bool ahead_came(struct ks_gdb *g)
+{
+	return g->ahead_got >= g->ahead_need;
+}
+
+/* The first request sent ahead, from the next one to take on, that is data; or nahead. */
+static size_t ahead_find(const struct ks_gdb *g, const char *data, size_t len, bool wants_stop)
+{
+	size_t i = g->ahead_used;
+
+	while (i < g->nahead && (g->ahead[i].len != len || memcmp(g->ahead[i].data, data, len) ||
+				 g->ahead[i].wants_stop != wants_stop))
+		i++;
+	return i;
+}
+
+/*
+ * The request data (len bytes) when requests were sent ahead: 1 with the reply in g->reply
+ * when it is one of them (the replies of those sent before it are dropped: a guess of more
+ * than was needed), else 0 once every reply still due came and was dropped (the caller sends
+ * it then). Replies that do not come in time: -errno, err filled.
+ */
+static int use_ahead(struct ks_gdb *g, const char *data, size_t len, bool wants_stop,
+		     const char *what, struct ks_error *err)
+{
+	size_t at = ahead_find(g, data, len, wants_stop);
+	struct ks_gdb_packet t;
+	int r;
+
+	g->ahead_need = at < g->nahead ? at + 1 : g->nahead;
+	if ((r = wait_for(g, ahead_came, g->timeout_ns)) < 0) {
+		/* Late replies are dropped as those of any request that timed out. */
+		g->stale += (unsigned)(g->nahead - g->ahead_got);
+		ahead_clear(g);
+		if (r == -ENOTCONN)
+			return ks_error_set(err, g->reason.code, "gdb: %s: %s", what,
+					    unprefixed(g->reason.msg));
+		return ks_error_set(err, r, "gdb: %s: %s", what, r == -ETIMEDOUT ?
+				    "no reply in time" : strerror(-r));
+	}
+	if (at == g->nahead) {
+		ks_gdb_remark(g, "dropped %zu replies sent ahead", g->nahead - g->ahead_used);
+		ahead_clear(g);
+		return 0;
+	}
+	if (at > g->ahead_used)
+		ks_gdb_remark(g, "dropped %zu replies sent ahead", at - g->ahead_used);
+	/* Taken now, not when it came: the thread list it names a vCPU from is known now. */
+	if (wants_stop && ks_gdb_is_stop(g->ahead[at].reply.data, g->ahead[at].reply.len))
+		take_stop(g, &g->ahead[at].reply, true);
+	t = g->reply;
+	g->reply = g->ahead[at].reply;
+	g->ahead[at].reply = t;
+	if ((g->ahead_used = at + 1) == g->nahead)
+		ahead_clear(g);
+	return 1;
+}
+
 /* One request and its reply, whatever the run state (interrupt and step need that). */
 int ks_gdb_exchange(struct ks_gdb *g, const char *data, size_t len, bool wants_stop,
 		    struct ks_error *err)
@@ -404,6 +518,8 @@ int ks_gdb_exchange(struct ks_gdb *g, const char *data, size_t len, bool wants_s
 		return ks_gdb_not_connected(g, what, err);
 	if (g->req_pending)
 		return ks_error_set(err, -EBUSY, "gdb: %s: another request is in flight", what);
+	if (g->nahead && (r = use_ahead(g, data, len, wants_stop, what, err)) != 0)
+		return r < 0 ? r : 0;
 	if (len >= g->packet_size)
 		return ks_error_set(err, -EMSGSIZE, "gdb: %s: %zu bytes exceed the stub's "
 				    "packet size (%zu)", what, len, g->packet_size);
@@ -578,6 +694,7 @@ void ks_gdb_free(struct ks_gdb *g)
 		ks_gdb_detach(g, NULL);
 	}
 	disconnect(g, -ENOTCONN, "gdb: client closed");
+	ahead_clear(g);
 	ks_gdb_packet_clear(&g->in);
 	ks_gdb_packet_clear(&g->reply);
 	free(g->threads);

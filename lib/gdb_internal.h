@@ -110,6 +110,16 @@ int ks_gdb_error_reply(const char *data, size_t len);
 
 /* ---- the client, shared by gdb.c, gdb_ops.c and gdb_x86.c ---- */
 
+#define KS_GDB_MAX_AHEAD 12
+
+/* A request sent ahead of its turn (ks_gdb_send_ahead()) and, once it came, its reply. */
+struct ks_gdb_ahead {
+	char *data;
+	size_t len;
+	bool wants_stop;               /* answered by a stop reply, as "?" is */
+	struct ks_gdb_packet reply;
+};
+
 struct ks_gdb {
 	struct ks_loop *loop;
 	bool own_loop;
@@ -139,6 +149,11 @@ struct ks_gdb {
 	uint64_t lost_writes;          /* of those, replies that were not "OK" */
 	struct ks_gdb_packet in;       /* the unit being handled */
 	struct ks_gdb_packet reply;    /* the reply to the request in flight */
+	struct ks_gdb_ahead ahead[KS_GDB_MAX_AHEAD];
+	size_t nahead;                 /* requests sent ahead */
+	size_t ahead_got;              /* of those, replies received (in order) */
+	size_t ahead_used;             /* of those, replies taken by ks_gdb_exchange() */
+	size_t ahead_need;             /* what a wait for them waits for */
 	enum ks_gdb_run_state state;
 	struct ks_gdb_stop last_stop;
 	ks_gdb_stop_cb stop_cb;
@@ -169,6 +184,18 @@ int ks_gdb_request_ok(struct ks_gdb *g, const char *data, size_t len, struct ks_
  */
 int ks_gdb_exchange(struct ks_gdb *g, const char *data, size_t len, bool wants_stop,
 		    struct ks_error *err);
+
+/*
+ * Sends n requests at once, before their turn, to save a round trip each: a stub answers
+ * them in order, and the ks_gdb_exchange() that later sends the same packet (the same bytes
+ * and wants_stop) takes its reply instead, dropping those of the requests sent ahead of it
+ * (a guess of more than was needed). An exchange of anything else first waits for and drops
+ * every reply still due, so a wrong guess costs one wait and nothing more. Only on a stopped
+ * target with nothing else in flight, as in the negotiation. 0 or -errno (nothing sent on
+ * -EBUSY or -ENOMEM).
+ */
+int ks_gdb_send_ahead(struct ks_gdb *g, const char *const *cmds, const bool *wants_stop,
+		      size_t n);
 
 /* Frames and queues one packet (kept for a resend on "-"); 0 or -errno. */
 int ks_gdb_send_packet(struct ks_gdb *g, const char *data, size_t len);

@@ -249,23 +249,23 @@ static void replay_attach_running(void **state)
 #define QSUPPORTED "=> qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;" \
 	"xmlRegisters=i386\n"
 
-/* A negotiation like QEMU's (acks stay on), two vCPUs, no target description. */
+/* The steps after the ack mode, sent at once (no target description): their requests. */
+#define GUESS "=> qfThreadInfo\n=> qsThreadInfo\n=> qsThreadInfo\n=> qsThreadInfo\n=> ?\n" \
+	"=> qqemu.PhyMemMode\n"
+
+/* A negotiation like QEMU's (acks stay on), two vCPUs in one thread list, no target
+ * description: the two extra qsThreadInfo sent ahead get "l", dropped. */
 #define HELLO_ACKS \
-	QSUPPORTED "<- +\n<= PacketSize=1000;multiprocess+\n-> +\n" \
-	"=> QStartNoAckMode\n<- +\n<= \n-> +\n" \
-	"=> qfThreadInfo\n<- +\n<= mp01.01,p01.02\n-> +\n" \
-	"=> qsThreadInfo\n<- +\n<= l\n-> +\n" \
-	"=> ?\n<- +\n<= T05thread:p01.01;\n-> +\n" \
-	"=> qqemu.PhyMemMode\n<- +\n<= 0\n-> +\n"
+	QSUPPORTED "=> QStartNoAckMode\n" \
+	"<- +\n<= PacketSize=1000;multiprocess+\n-> +\n<- +\n<= \n-> +\n" GUESS \
+	"<- +\n<= mp01.01,p01.02\n-> +\n<- +\n<= l\n-> +\n<- +\n<= l\n-> +\n" \
+	"<- +\n<= l\n-> +\n<- +\n<= T05thread:p01.01;\n-> +\n<- +\n<= 0\n-> +\n"
 
 /* A stub that accepts no-ack mode, with PacketSize size (hex). */
 #define HELLO(size) \
-	QSUPPORTED "<- +\n<= PacketSize=" size ";multiprocess+\n-> +\n" \
-	"=> QStartNoAckMode\n<- +\n<= OK\n-> +\n" \
-	"=> qfThreadInfo\n<= mp01.01,p01.02\n" \
-	"=> qsThreadInfo\n<= l\n" \
-	"=> ?\n<= T05thread:p01.01;\n" \
-	"=> qqemu.PhyMemMode\n<= 0\n"
+	QSUPPORTED "=> QStartNoAckMode\n" \
+	"<- +\n<= PacketSize=" size ";multiprocess+\n-> +\n<- +\n<= OK\n-> +\n" GUESS \
+	"<= mp01.01,p01.02\n<= l\n<= l\n<= l\n<= T05thread:p01.01;\n<= 0\n"
 
 /* Appends printf-style text to a script being built. */
 __attribute__((format(printf, 2, 3)))
@@ -324,6 +324,28 @@ static void chunks_follow_the_packet_size(void **state)
 		assert_int_equal(buf[i], i & 0xff);
 	OK(ks_gdb_write_virt(g, 1, 0x2000, buf, sizeof(buf), err));
 	finish(&s, g, script);
+}
+
+/* More vCPUs than the negotiation guessed: the replies sent ahead after the last thread
+ * query are dropped, and the rest is asked one request at a time. */
+static void more_vcpus_than_guessed(void **state)
+{
+	static const char script[] =
+		QSUPPORTED "=> QStartNoAckMode\n"
+		"<- +\n<= PacketSize=1000;multiprocess+\n-> +\n<- +\n<= OK\n-> +\n" GUESS
+		"<= mp01.01\n<= mp01.02\n<= mp01.03\n<= mp01.04\n<= T05thread:p01.01;\n<= 0\n"
+		"=> qsThreadInfo\n<= mp01.05\n=> qsThreadInfo\n<= mp01.06\n=> qsThreadInfo\n<= l\n"
+		"=> ?\n<= T05thread:p01.03;\n=> qqemu.PhyMemMode\n<= 1\n=> Hgp1.6\n<= OK\n";
+	struct stub s;
+	struct ks_gdb *g = attach(&s, script, STUB_JOINED);
+
+	(void)state;
+	assert_int_equal(ks_gdb_vcpu_count(g), 6);
+	/* The answers of the second "?" and mode count, not the dropped ones. */
+	assert_int_equal(ks_gdb_last_stop(g)->vcpu, 2);
+	assert_true(ks_gdb_phys_mode(g));
+	OK(ks_gdb_select_vcpu(g, 5, err));
+	finish(&s, g, NULL);
 }
 
 /* A reply that comes too late is dropped, not taken for the next request's. */
@@ -611,6 +633,7 @@ int main(void)
 		cmocka_unit_test(replay_interrupt),
 		cmocka_unit_test(replay_attach_running),
 		cmocka_unit_test(chunks_follow_the_packet_size),
+		cmocka_unit_test(more_vcpus_than_guessed),
 		cmocka_unit_test(a_late_reply_is_dropped),
 		cmocka_unit_test(the_stub_hangs_up_mid_reply),
 		cmocka_unit_test(acks_recover_from_corruption),
