@@ -126,13 +126,14 @@ static int h_status(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 	return need_vm(s, err);
 }
 
-/* Waits (running the loop) until the VM reaches state, as the QMP events report it. */
 /* Whether a QMP call failed because the connection went (QEMU exiting, most likely). */
 static bool lost_qmp(int rc)
 {
 	return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN || rc == -ESHUTDOWN;
 }
 
+/* Waits (running the loop, at most 2 s) until the VM reaches state, as the QMP events report
+ * it, or ends. */
 static void await_state(struct ks_supervisor *s, enum ks_vm_state want)
 {
 	uint64_t end = ks_loop_now_ns() + 2 * SEC;
@@ -173,10 +174,13 @@ static int h_resume(struct ks_ctl_conn *c, json_t *req, json_t *reply, struct ks
 	/* Continuing otherwise would stop again at the breakpoint the monitor holds it at. */
 	if (sup_monitor_attached(s))
 		rc = sup_monitor_resume(s, err);
-	else if ((rc = ks_vm_resume(s->vm, err)) == 0 || lost_qmp(rc))
+	else if ((rc = ks_vm_resume(s->vm, err)) == 0)
 		await_state(s, KS_VM_RUNNING);
-	/* A guest that ends right after `cont` may take QMP down before QEMU answers: it did
-	 * run, so that is a resume, and the reply says how the VM ended. */
+	else if (lost_qmp(rc))
+		await_state(s, KS_VM_ENDED);  /* QMP went with QEMU: wait for its end */
+	/* A guest that ends right after `cont` may take QMP down before QEMU answers (its
+	 * RESUME event may come first, or not): it did run, so that is a resume, and the reply
+	 * says how the VM ended. */
 	if (s->ended || ks_vm_state(s->vm) == KS_VM_ENDED) {
 		json_object_set_new(reply, "state", json_string("ended"));
 		json_object_set_new(reply, "outcome", json_string(s->outcome.detail));
