@@ -477,8 +477,8 @@ static int alloc_state(struct ks_monitor *m, struct ks_error *err)
 		return err ? err->code : -ENOMEM;
 	if (!(m->vt = ks_vtop_new(m->mem, err)))
 		return err ? err->code : -ENOMEM;
-	if (!(m->x86 = ks_mon_x86_new()))
-		return ks_error_set(err, -ENOMEM, "out of memory for the x86 decoder");
+	if (!(m->x86 = ks_mon_x86_new(err)))
+		return err ? err->code : -ENOMEM;
 	m->nvcpus = ks_gdb_vcpu_count(m->g);
 	m->hist_cap = m->o.history ? m->o.history : 1;
 	m->hist = calloc(m->hist_cap, sizeof(*m->hist));

@@ -35,15 +35,31 @@ void ks_mon_x86_free(struct ks_mon_x86 *x)
 	free(x);
 }
 
-struct ks_mon_x86 *ks_mon_x86_new(void)
+/* Opens the decoder for one mode, with details; err says why not (capstone not loadable...). */
+static int open_mode(struct ks_mon_x86 *x, int i, cs_mode mode, struct ks_error *err)
+{
+	cs_err e = cs_open(CS_ARCH_X86, mode, &x->cs[i]);
+
+	if (e != CS_ERR_OK)
+		return ks_error_set(err, -ENOTSUP, "capstone: %s", cs_strerror(e));
+	if (cs_option(x->cs[i], CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK)
+		return ks_error_set(err, -ENOTSUP, "capstone: no instruction details");
+	if (!(x->in[i] = cs_malloc(x->cs[i])))
+		return ks_error_set(err, -ENOMEM, "out of memory for the x86 decoder");
+	return 0;
+}
+
+struct ks_mon_x86 *ks_mon_x86_new(struct ks_error *err)
 {
 	static const cs_mode modes[NMODES] = { CS_MODE_64, CS_MODE_32, CS_MODE_16 };
 	struct ks_mon_x86 *x = calloc(1, sizeof(*x));
 
-	for (int i = 0; x && i < NMODES; i++) {
-		if (cs_open(CS_ARCH_X86, modes[i], &x->cs[i]) != CS_ERR_OK ||
-		    cs_option(x->cs[i], CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK ||
-		    !(x->in[i] = cs_malloc(x->cs[i]))) {
+	if (!x) {
+		ks_error_set(err, -ENOMEM, "out of memory for the x86 decoder");
+		return NULL;
+	}
+	for (int i = 0; i < NMODES; i++) {
+		if (open_mode(x, i, modes[i], err) < 0) {
 			ks_mon_x86_free(x);
 			return NULL;
 		}

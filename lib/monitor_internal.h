@@ -89,9 +89,9 @@ size_t ks_mon_backtrace(ks_read_gva_fn read, void *ctx, ks_gva_t rip, ks_gva_t r
 /* capstone decoders for 64-, 32- and 16-bit code. */
 struct ks_mon_x86;
 
-/* Opens the decoders; NULL when capstone cannot (out of memory). Free with
- * ks_mon_x86_free(), which takes NULL. */
-struct ks_mon_x86 *ks_mon_x86_new(void);
+/* Opens the decoders; NULL with err filled when capstone cannot (not loadable, out of
+ * memory). Free with ks_mon_x86_free(), which takes NULL. */
+struct ks_mon_x86 *ks_mon_x86_new(struct ks_error *err);
 void ks_mon_x86_free(struct ks_mon_x86 *x);
 
 #define KS_MON_EMUL_REGS 3   /* registers one emulated instruction writes at most, RIP aside */

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "http_internal.h"
+#include "mhd_dl.h"
 
 #define MS 1000000ull
 #define KEEPALIVE_NS (15000 * MS)
@@ -584,6 +585,17 @@ static int listen_on(struct ks_http *h, const char *addr, uint16_t port, struct 
 	return fd;
 }
 
+/* Why MHD_start_daemon() failed: libmicrohttpd missing (then fd is closed), or refusing. */
+static int mhd_start_error(int fd, struct ks_error *err)
+{
+	const char *why = ks_mhd_load_error();
+
+	if (!why)
+		return ks_error_set(err, -EIO, "http: libmicrohttpd did not start");
+	close(fd);
+	return ks_error_set(err, -ENOTSUP, "http: %s", why);
+}
+
 static int start_mhd(struct ks_http *h, int fd, struct ks_error *err)
 {
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -599,11 +611,12 @@ static int start_mhd(struct ks_http *h, int fd, struct ks_error *err)
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 				  MHD_OPTION_END);
 	/*
-	 * fd is not closed here: libmicrohttpd closes a socket it was given on some failure
-	 * paths and not on others, and a leak is safer than closing a number now reused.
+	 * A failed start leaves fd open, unless libmicrohttpd could not be loaded and never saw
+	 * it: the library closes a socket it was given on some failure paths and not on others,
+	 * and a leak is safer than closing a number now reused.
 	 */
 	if (!h->mhd)
-		return ks_error_set(err, -EIO, "http: libmicrohttpd did not start");
+		return mhd_start_error(fd, err);
 	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info)
 		return ks_error_set(err, -EIO, "http: libmicrohttpd has no epoll fd");

@@ -433,7 +433,7 @@ static size_t unhex(const char *hex, uint8_t *out)
 
 static void emulated_forms(void **state)
 {
-	struct ks_mon_x86 *x = ks_mon_x86_new();
+	struct ks_mon_x86 *x = ks_mon_x86_new(NULL);
 	(void)state;
 
 	assert_non_null(x);
@@ -504,7 +504,7 @@ static uint64_t host_arith(bool sub, unsigned width, uint64_t a, uint64_t b, uin
 /* add and sub of an immediate to RAX at every width, against the host CPU. */
 static void arith_flags_match_the_host_cpu(void **state)
 {
-	struct ks_mon_x86 *x = ks_mon_x86_new();
+	struct ks_mon_x86 *x = ks_mon_x86_new(NULL);
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	(void)state;
 
@@ -551,7 +551,7 @@ static void arith_flags_match_the_host_cpu(void **state)
 /* Where the CPU would not simply run it, or the mode is not known. */
 static void emulation_refused(void **state)
 {
-	struct ks_mon_x86 *x = ks_mon_x86_new();
+	struct ks_mon_x86 *x = ks_mon_x86_new(NULL);
 	struct ks_x86_regs r = emul_regs();
 	struct ks_mon_emul e;
 	uint8_t code[16];
