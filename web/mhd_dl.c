@@ -6,16 +6,15 @@
  * The functions kscope calls are defined here with the prototypes of <microhttpd.h>, so callers
  * are unchanged; each forwards to the library's own, resolved once by dlsym().
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
+
+#include <kscope/dlib.h>
 
 #include "mhd_dl.h"
 
@@ -43,10 +42,7 @@ static struct {
 } fn;
 
 /* Each function's name in the library and where its address goes. */
-static const struct {
-	const char *name;
-	void *slot;
-} syms[] = {
+static const struct ks_dlib_sym syms[] = {
 	{ "MHD_add_response_header", &fn.add_response_header },
 	{ "MHD_create_response_from_buffer", &fn.create_response_from_buffer },
 	{ "MHD_create_response_from_callback", &fn.create_response_from_callback },
@@ -71,24 +67,8 @@ static char load_error[320];
 /* Opens the library and resolves every function; on failure, says why in load_error. */
 static void load(void)
 {
-	void *h = dlopen(KS_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	size_t i = 0;
-
-	for (; h && i < sizeof(syms) / sizeof(syms[0]); i++) {
-		void *p = dlsym(h, syms[i].name);
-
-		if (!p)
-			break;
-		/* POSIX makes dlsym()'s pointer a function pointer's bytes; memcpy avoids aliasing it. */
-		memcpy(syms[i].slot, &p, sizeof(p));
-	}
-	if (h && i == sizeof(syms) / sizeof(syms[0])) {
-		loaded = true;
-		return;
-	}
-	snprintf(load_error, sizeof(load_error), "cannot load %s: %s", KS_MHD_SONAME, dlerror());
-	if (h)
-		dlclose(h);
+	loaded = ks_dlib_load(KS_MHD_SONAME, syms, sizeof(syms) / sizeof(syms[0]),
+			      load_error, sizeof(load_error));
 }
 
 /* True when the library is there with all its functions (loading it on the first call). */
