@@ -288,6 +288,8 @@ void vm_ended(struct ks_vm *vm, int status)
 		vm->pidfd = -1;
 	}
 	vm->pid = -1;
+	/* Nothing can load the snapshots' RAM any more: its memory goes back to the host now. */
+	vm_ramcopy_drop(vm, NULL);
 	classify(vm, status);
 	vm->state = KS_VM_ENDED;
 	/* A VM that ends while it starts failed to start: its start callback says so. */

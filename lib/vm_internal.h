@@ -1,4 +1,4 @@
-/* vm_internal.h: helpers of the vm module (qcow2 images, the KVM probe) shared with its tests. */
+/* vm_internal.h: helpers of the vm module (qcow2 images, sparse copies, the KVM probe) shared with its tests. */
 #ifndef KSCOPE_VM_INTERNAL_H
 #define KSCOPE_VM_INTERNAL_H
 
@@ -12,6 +12,16 @@
  * process start off the VM start path. Returns 0 or -errno with err filled.
  */
 int ks_qcow2_create(const char *path, uint64_t size, struct ks_error *err);
+
+/*
+ * Makes [start, end) of file dst what it is in file src, byte for byte, without writing
+ * zeroes: src's data extents (SEEK_DATA/SEEK_HOLE) are copied (copy_file_range(), or
+ * pread/pwrite between files it cannot pair), and its holes are punched into dst, so that
+ * dst is as sparse there as src. dst must be at least `end` bytes long. *copied (may be NULL)
+ * receives the bytes of data copied. Returns 0 or -errno with err filled.
+ */
+int ks_sparse_copy(int dst, int src, uint64_t start, uint64_t end, uint64_t *copied,
+		   struct ks_error *err);
 
 /*
  * Writes a tiny PVH kernel at path that sets up an IDT, executes int3, and from the int3

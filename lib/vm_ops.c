@@ -198,6 +198,8 @@ void ks_vm_free(struct ks_vm *vm)
 		ks_chan_free(vm->chans[i]);
 	free(vm->chans);
 	ks_qmp_free(vm->qmp);
+	vm_ramcopy_drop(vm, NULL);
+	free(vm->rom_spans);
 	for (size_t i = 0; vm->ram && vm->ram_fds && i < vm->ram->nfiles; i++)
 		if (vm->ram_fds[i] >= 0)
 			close(vm->ram_fds[i]);

@@ -10,6 +10,19 @@
 
 struct vm_start;
 
+/* One snapshot's guest RAM, kept by kscope rather than in the qcow2 (vm_snapram.c). */
+struct vm_ramcopy {
+	struct vm_ramcopy *next;
+	char tag[64];
+	int *fds;                   /* a memfd per RAM file, with that file's data at its offsets */
+};
+
+/* A range of a RAM file that QEMU writes again at every machine reset (a ROM blob). */
+struct vm_span {
+	size_t file;
+	uint64_t offset, size;
+};
+
 struct ks_vm {
 	struct ks_loop *loop;
 	struct ks_vmspec *spec;
@@ -46,6 +59,10 @@ struct ks_vm {
 	bool starting;              /* launched, its callback not called yet */
 	bool connecting;            /* in the start's last, blocking steps (vm.c) */
 	bool free_later;            /* ks_vm_free() came during them: they free it */
+	bool ignore_shared;         /* x-ignore-shared is on: savevm leaves the RAM files out */
+	struct vm_ramcopy *ramcopies; /* the RAM of each snapshot, by tag */
+	struct vm_span *rom_spans;  /* where QEMU's reset rewrites RAM (HMP info roms) */
+	size_t nrom_spans;
 };
 
 /* Records that QEMU exited with wait status `status` (already reaped) and why. */
@@ -56,5 +73,30 @@ void vm_start_cancel(struct ks_vm *vm);
 
 /* Fails with -ENOTCONN and a message when the VM has ended (no QMP any more). */
 int vm_need_qmp(struct ks_vm *vm, const char *what, struct ks_error *err);
+
+/* Whether snapshots keep the RAM themselves: the VM's RAM is in shared files. */
+bool vm_ramcopy_possible(const struct ks_vm *vm);
+
+/*
+ * Learns the ranges of the RAM files that QEMU's machine reset writes again (HMP info roms:
+ * the ROM blobs it loaded into RAM, such as the -kernel ELF's segments). 0 or -errno.
+ */
+int vm_rom_spans_learn(struct ks_vm *vm, struct ks_error *err);
+
+/* Copies every RAM file into new memfds held as tag's copy (replacing an older one). */
+int vm_ramcopy_take(struct ks_vm *vm, const char *tag, struct ks_error *err);
+
+/* tag's copy, or NULL. */
+const struct vm_ramcopy *vm_ramcopy_find(const struct ks_vm *vm, const char *tag);
+
+/*
+ * Writes tag's copy back into the RAM files: all of them, or with roms_only the spans from
+ * vm_rom_spans_learn() alone. 0 or -errno with err filled (-ENOENT: no copy of tag).
+ */
+int vm_ramcopy_put_back(struct ks_vm *vm, const char *tag, bool roms_only,
+			struct ks_error *err);
+
+/* Frees tag's copy (no-op without one), or with tag NULL every copy. */
+void vm_ramcopy_drop(struct ks_vm *vm, const char *tag);
 
 #endif

@@ -146,7 +146,17 @@ int ks_vm_stop(struct ks_vm *vm, int64_t timeout_ns, struct ks_error *err);
 /* Kills QEMU now and waits for it. The runtime directory stays until ks_vm_free(). */
 void ks_vm_destroy(struct ks_vm *vm);
 
-/* Internal snapshots (savevm/loadvm/delvm through HMP, errors in the text detected). */
+/*
+ * Internal snapshots, by tag (1 to 63 letters, digits, '_', '.' and '-'). The device state
+ * goes into the VM's qcow2 drive (HMP savevm/loadvm/delvm, errors in their text detected);
+ * the guest RAM, which is in shared files, is copied into memfds of this process, sparse
+ * (the pages in use only), and kept until the tag is saved again or deleted, or the VM ends
+ * or is freed. Both parts are taken and put back with the vCPUs stopped: a running VM is
+ * paused for the time and resumed after; a VM already stopped (paused, by a gdb client, at
+ * a panic) stays as it is. Each returns 0 or -errno with err filled. A load of a tag without
+ * a RAM copy fails with -ENOENT before it changes anything ("snapshot load: no RAM copy of
+ * snapshot 'TAG'"); a load that fails later leaves the VM paused, as loadvm does.
+ */
 int ks_vm_snapshot_save(struct ks_vm *vm, const char *tag, struct ks_error *err);
 int ks_vm_snapshot_load(struct ks_vm *vm, const char *tag, struct ks_error *err);
 int ks_vm_snapshot_delete(struct ks_vm *vm, const char *tag, struct ks_error *err);
@@ -154,7 +164,7 @@ int ks_vm_snapshot_delete(struct ks_vm *vm, const char *tag, struct ks_error *er
 /* One internal snapshot. */
 struct ks_vm_snapshot {
 	char tag[64];
-	uint64_t vm_state_size; /* bytes */
+	uint64_t vm_state_size; /* bytes of the qcow2's VM state: the devices' (not the RAM) */
 	char date[32];          /* as QEMU prints it */
 };
 

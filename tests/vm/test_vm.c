@@ -19,6 +19,7 @@
 #include <kscope/kt_abi.h>
 #include <kscope/loop.h>
 #include <kscope/qmp.h>
+#include <kscope/sym.h>
 #include <kscope/vm.h>
 
 #include "vm_internal.h"
@@ -233,19 +234,265 @@ static void snapshot_restores_memory(void **state)
 	usleep(100000);
 	assert_int_equal(ks_vm_snapshot_load(vm, "s1", &err), 0);
 	assert_int_equal(ram[off], 0x11);
+	/* Saving a tag again replaces it, RAM included. */
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	ram[off] = 0x33;
+	assert_int_equal(ks_vm_snapshot_save(vm, "s1", &err), 0);
+	ram[off] = 0x44;
+	assert_int_equal(ks_vm_snapshot_load(vm, "s1", &err), 0);
+	assert_int_equal(ram[off], 0x33);
 	assert_int_equal(ks_vm_snapshot_list(vm, &list, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].tag, "s1");
 	assert_true(list[0].vm_state_size > 0);
 	free(list);
-	assert_true(ks_vm_snapshot_load(vm, "nosuch", &err) < 0);
-	assert_non_null(strstr(err.msg, "nosuch"));
+	assert_int_equal(ks_vm_snapshot_load(vm, "nosuch", &err), -ENOENT);
+	assert_string_equal(err.msg, "snapshot load: no RAM copy of snapshot 'nosuch'");
 	assert_int_equal(ks_vm_snapshot_delete(vm, "s1", &err), 0);
 	assert_int_equal(ks_vm_snapshot_list(vm, &list, &n, &err), 0);
 	assert_int_equal(n, 0);
 	free(list);
 	assert_true(ks_vm_snapshot_save(vm, "bad tag", &err) < 0);
 	munmap((void *)ram, ks_vm_ram(vm)->files[0].size);
+	ks_vm_free(vm);
+}
+
+/* A register of vCPU 0 from HMP `info registers` (the value after "NAME="); 0 when it is
+ * not there (in 32-bit mode, early in the boot, RIP is EIP). */
+static uint64_t reg(struct ks_vm *vm, const char *name)
+{
+	struct ks_error err = { 0 };
+	char *out = NULL, key[16];
+	const char *at;
+	uint64_t v;
+
+	if (ks_qmp_hmp(ks_vm_qmp(vm), "info registers", &out, 10 * SEC, &err) < 0)
+		fail_msg("info registers: %s", err.msg);
+	snprintf(key, sizeof(key), "%s=", name);
+	at = strstr(out, key);
+	v = at ? strtoull(at + strlen(key), NULL, 16) : 0;
+	free(out);
+	return v;
+}
+
+#define KERNEL_BASE 0xffffffff80000000ull  /* the demo's image: VA = PA + this */
+
+/* The demo's hang(): `cli`, 7 bytes of nop, then the loop `pause; jmp .-2` at +8. */
+static uint64_t hang_loop(void)
+{
+	struct ks_error err = { 0 };
+	struct ks_symtab *t = ks_sym_load(vm_demo_kernel(), &err);
+	const struct ks_sym *s = t ? ks_sym_find(t, "hang") : NULL;
+	uint64_t va;
+
+	if (!s)
+		fail_msg("no symbol hang in the demo kernel: %s", err.msg);
+	va = s->addr + 8;
+	ks_sym_free(t);
+	return va;
+}
+
+/* Runs the loop until vCPU 0 spins in the hang case's loop. */
+static void wait_in_loop(struct fixture *f, struct ks_vm *vm, uint64_t loop)
+{
+	uint64_t deadline = ks_loop_now_ns() + 30 * SEC, rip = 0;
+
+	while (ks_loop_now_ns() < deadline) {
+		rip = reg(vm, "RIP");
+		if (rip >= loop && rip < loop + 4)
+			return;
+		ks_loop_run_once(f->loop, SEC / 50);
+	}
+	fail_msg("vCPU 0 never reached the hang loop at 0x%llx (RIP 0x%llx)",
+		 (unsigned long long)loop, (unsigned long long)rip);
+}
+
+static const char *status(struct ks_vm *vm)
+{
+	static char buf[32];
+	json_t *st = qmp(vm, "query-status");
+
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(st, "status")));
+	json_decref(st);
+	return buf;
+}
+
+/* EAX after the vCPUs ran for a while from a loaded snapshot (and are stopped again). */
+static uint64_t eax_after_running(struct ks_vm *vm, uint64_t *before)
+{
+	struct ks_error err = { 0 };
+
+	*before = reg(vm, "RAX") & 0xffffffff;
+	assert_int_equal(ks_vm_resume(vm, &err), 0);
+	usleep(100000);
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	return reg(vm, "RAX") & 0xffffffff;
+}
+
+/*
+ * The guest runs the code of the snapshot it was loaded from, not translations TCG made of
+ * other code at the same address. The hang loop is made `inc %eax; jmp .-2` in snapshot
+ * "inc", `pause; jmp .-2` (as built) in snapshot "loop": loading one after the other swaps
+ * what the vCPU does, though each time it was spinning in the other loop's translation.
+ * The loop is in the kernel image, which QEMU's reset in loadvm writes back as it was
+ * built: "inc" can only run if its RAM came back after that.
+ */
+static void snapshot_load_runs_saved_code(void **state)
+{
+	static const uint8_t inc[2] = { 0xff, 0xc0 }, pause[2] = { 0xf3, 0x90 };
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "snapcode", (const char *const[]){
+		"append", "kt.filter=example_crash.hang", NULL }, NULL);
+	struct ks_error err = { 0 };
+	uint64_t loop = hang_loop(), before, after;
+	volatile uint8_t *ram = map_ram(vm), *code = ram + (loop - KERNEL_BASE);
+
+	wait_in_loop(f, vm, loop);
+	assert_memory_equal((const void *)code, pause, 2);
+	/* Saved running: stopped for the save, running again after it. */
+	assert_int_equal(ks_vm_snapshot_save(vm, "loop", &err), 0);
+	assert_int_equal(ks_vm_state(vm), KS_VM_RUNNING);
+	assert_string_equal(status(vm), "running");
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	memcpy((void *)code, inc, 2);
+	/* Saved paused: still paused after it. */
+	assert_int_equal(ks_vm_snapshot_save(vm, "inc", &err), 0);
+	assert_string_equal(status(vm), "paused");
+	assert_int_equal(ks_vm_snapshot_load(vm, "inc", &err), 0);
+	assert_string_equal(status(vm), "paused");
+	assert_memory_equal((const void *)code, inc, 2);
+	after = eax_after_running(vm, &before);
+	assert_true(after != before);
+	assert_int_equal(ks_vm_snapshot_load(vm, "loop", &err), 0);
+	assert_memory_equal((const void *)code, pause, 2);
+	after = eax_after_running(vm, &before);
+	assert_int_equal(after, before);
+	assert_int_equal(ks_vm_snapshot_load(vm, "inc", &err), 0);
+	after = eax_after_running(vm, &before);
+	assert_true(after != before);
+	munmap((void *)ram, ks_vm_ram(vm)->files[0].size);
+	ks_vm_free(vm);
+}
+
+/* A digest of every RAM file: their bytes (read, which leaves holes as they are), and
+ * where their data extents are. */
+struct ram_digest {
+	uint64_t bytes, extents;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static struct ram_digest digest(struct ks_vm *vm)
+{
+	const struct ks_ram_layout *l = ks_vm_ram(vm);
+	struct ram_digest d = { 0xcbf29ce484222325ull, 0xcbf29ce484222325ull };
+	const size_t chunk = 1u << 20;
+	uint8_t *buf = malloc(chunk);
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < l->nfiles; i++) {
+		int fd = ks_vm_ram_fd(vm, i);
+		off_t size = (off_t)l->files[i].size;
+
+		for (off_t at = 0; at < size; at += (off_t)chunk) {
+			assert_int_equal(pread(fd, buf, chunk, at), (ssize_t)chunk);
+			d.bytes = fnv(d.bytes, buf, chunk);
+		}
+		for (off_t at = 0, data, hole; at < size; at = hole) {
+			if ((data = lseek(fd, at, SEEK_DATA)) < 0)
+				break;
+			hole = lseek(fd, data, SEEK_HOLE);
+			off_t ext[2] = { data, hole };
+			d.extents = fnv(d.extents, ext, sizeof(ext));
+		}
+	}
+	free(buf);
+	return d;
+}
+
+/* The RAM copies this process holds: memfds named after their snapshot. */
+static int ram_copies(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char path[300], target[300];
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((len = readlink(path, target, sizeof(target) - 1)) <= 0)
+			continue;
+		target[len] = 0;
+		n += strstr(target, "memfd:kscope-snapshot-") != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A load brings back all of RAM as it was at the save, byte for byte and hole for hole, on
+ * every NUMA node's file: after the guest rebooted (rewriting its image, page tables and
+ * data) and the host wrote pages that were holes and pages that were data. Then the guest
+ * runs on from where it was saved.
+ */
+static void snapshot_restores_all_ram(void **state)
+{
+	struct fixture *f = *state;
+	struct ks_vm *vm = start(f, "snapram", hang_numa, NULL);
+	struct ks_error err = { 0 };
+	uint64_t loop = hang_loop();
+	const uint64_t hole = 100u << 20, image = loop - KERNEL_BASE;
+	static uint8_t junk[8192];
+	struct ram_digest saved, now;
+
+	memset(junk, 0x5a, sizeof(junk));
+	wait_in_loop(f, vm, loop);
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	saved = digest(vm);
+	assert_int_equal(ks_vm_snapshot_save(vm, "all", &err), 0);
+	assert_int_equal(ram_copies(), 2); /* one per NUMA node's file */
+	now = digest(vm);
+	assert_true(now.bytes == saved.bytes && now.extents == saved.extents);
+	assert_int_equal(ks_vm_resume(vm, &err), 0);
+	assert_int_equal(ks_vm_reset(vm, &err), 0);
+	assert_true(saw(f, "RESET"));
+	wait_in_loop(f, vm, loop);
+	assert_int_equal(ks_vm_pause(vm, &err), 0);
+	assert_int_equal(pwrite(ks_vm_ram_fd(vm, 0), junk, sizeof(junk), (off_t)hole), 8192);
+	assert_int_equal(pwrite(ks_vm_ram_fd(vm, 0), junk, sizeof(junk), (off_t)image), 8192);
+	assert_int_equal(pwrite(ks_vm_ram_fd(vm, 1), junk, sizeof(junk), (off_t)hole), 8192);
+	now = digest(vm);
+	assert_true(now.bytes != saved.bytes && now.extents != saved.extents);
+	nseen = 0;
+	assert_int_equal(ks_vm_snapshot_load(vm, "all", &err), 0);
+	now = digest(vm);
+	assert_true(now.bytes == saved.bytes);
+	assert_true(now.extents == saved.extents);
+	/* It runs on: back in the loop, nothing stops it. */
+	assert_int_equal(ks_vm_resume(vm, &err), 0);
+	usleep(300000);
+	wait_in_loop(f, vm, loop);
+	assert_int_equal(ks_vm_state(vm), KS_VM_RUNNING);
+	for (int i = 0; i < nseen; i++)
+		if (strcmp(seen[i], "STOP") && strcmp(seen[i], "RESUME"))
+			fail_msg("event %s after the load", seen[i]);
+	assert_int_equal(ks_vm_snapshot_delete(vm, "all", &err), 0);
+	assert_int_equal(ram_copies(), 0);
+	assert_int_equal(ks_vm_snapshot_load(vm, "all", &err), -ENOENT);
+	/* The copies go with the VM. */
+	assert_int_equal(ks_vm_snapshot_save(vm, "a", &err), 0);
+	assert_int_equal(ks_vm_snapshot_save(vm, "b", &err), 0);
+	assert_int_equal(ram_copies(), 4);
+	ks_vm_destroy(vm);
+	assert_int_equal(ram_copies(), 0);
 	ks_vm_free(vm);
 }
 
@@ -565,6 +812,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(failure_exit_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(topology_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(snapshot_restores_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(snapshot_load_runs_saved_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(snapshot_restores_all_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(panic_pauses_then_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(triple_fault_is_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(triple_fault_pauses_at_shutdown, setup, teardown),
