@@ -315,10 +315,10 @@ static void print_snapshots(json_t *r)
 		printf("no snapshots\n");
 		return;
 	}
-	printf("%-24s %12s  %s\n", "TAG", "VM STATE", "DATE");
+	printf("%-24s %12s %12s  %s\n", "TAG", "DEVICES", "RAM", "DATE");
 	json_array_foreach(list, i, s)
-		printf("%-24s %8lld KiB  %s\n", str(s, "tag"), num(s, "vm_state_size") / 1024,
-		       str(s, "date"));
+		printf("%-24s %8lld KiB %8lld KiB  %s\n", str(s, "tag"),
+		       num(s, "vm_state_size") / 1024, num(s, "ram_size") / 1024, str(s, "date"));
 }
 
 int vm_cmd_snapshot(const struct vm_cmd *cmd, int argc, char **argv)

@@ -242,10 +242,10 @@ static int snapshot_list(struct ks_supervisor *s, json_t *reply, struct ks_error
 	int rc = ks_vm_snapshot_list(s->vm, &list, &n, err);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		json_array_append_new(a, json_pack("{s:s,s:I,s:s}", "tag", list[i].tag,
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:s}", "tag", list[i].tag,
 						   "vm_state_size",
-						   (json_int_t)list[i].vm_state_size,
-						   "date", list[i].date));
+						   (json_int_t)list[i].vm_state_size, "ram_size",
+						   (json_int_t)list[i].ram_size, "date", list[i].date));
 	free(list);
 	json_object_set_new(reply, "snapshots", a);
 	return rc;

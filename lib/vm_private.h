@@ -15,6 +15,7 @@ struct vm_ramcopy {
 	struct vm_ramcopy *next;
 	char tag[64];
 	int *fds;                   /* a memfd per RAM file, with that file's data at its offsets */
+	uint64_t bytes;             /* of data in them */
 };
 
 /* A range of a RAM file that QEMU writes again at every machine reset (a ROM blob). */

@@ -82,7 +82,8 @@ static void copy_free(struct ks_vm *vm, struct vm_ramcopy *c)
 }
 
 /* A memfd as long as RAM file i, holding its data; -errno with err filled. */
-static int copy_file(struct ks_vm *vm, size_t i, const char *tag, struct ks_error *err)
+static int copy_file(struct ks_vm *vm, size_t i, const char *tag, uint64_t *bytes,
+		     struct ks_error *err)
 {
 	char name[96];
 	uint64_t size = vm->ram->files[i].size;
@@ -95,7 +96,7 @@ static int copy_file(struct ks_vm *vm, size_t i, const char *tag, struct ks_erro
 		rc = ks_error_set(err, -errno, "snapshot save: cannot size a RAM copy to %" PRIu64
 				  " bytes: %s", size, strerror(errno));
 	else
-		rc = ks_sparse_copy(fd, vm->ram_fds[i], 0, size, NULL, err);
+		rc = ks_sparse_copy(fd, vm->ram_fds[i], 0, size, bytes, err);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -128,8 +129,12 @@ int vm_ramcopy_take(struct ks_vm *vm, const char *tag, struct ks_error *err)
 	}
 	for (size_t i = 0; i < vm->ram->nfiles; i++)
 		c->fds[i] = -1;
-	for (size_t i = 0; rc >= 0 && i < vm->ram->nfiles; i++)
-		rc = c->fds[i] = copy_file(vm, i, tag, err);
+	for (size_t i = 0; rc >= 0 && i < vm->ram->nfiles; i++) {
+		uint64_t bytes = 0;
+
+		rc = c->fds[i] = copy_file(vm, i, tag, &bytes, err);
+		c->bytes += bytes;
+	}
 	if (rc < 0) {
 		copy_free(vm, c);
 		return rc;

@@ -263,6 +263,8 @@ int ks_vm_snapshot_list(struct ks_vm *vm, struct ks_vm_snapshot **list, size_t *
 		}
 		if (!table || !parse_line(line, &s))
 			continue;
+		const struct vm_ramcopy *c = vm_ramcopy_find(vm, s.tag);
+		s.ram_size = c ? c->bytes : 0;
 		struct ks_vm_snapshot *grown = realloc(*list, (*n + 1) * sizeof(s));
 		if (!grown) {
 			rc = ks_error_set(err, -ENOMEM, "out of memory");

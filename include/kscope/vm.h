@@ -165,6 +165,8 @@ int ks_vm_snapshot_delete(struct ks_vm *vm, const char *tag, struct ks_error *er
 struct ks_vm_snapshot {
 	char tag[64];
 	uint64_t vm_state_size; /* bytes of the qcow2's VM state: the devices' (not the RAM) */
+	uint64_t ram_size;      /* bytes of guest RAM kscope keeps for it (0: none, or in the
+				 * qcow2 for a VM without shared RAM files) */
 	char date[32];          /* as QEMU prints it */
 };
 

@@ -245,6 +245,9 @@ static void snapshot_restores_memory(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].tag, "s1");
 	assert_true(list[0].vm_state_size > 0);
+	/* The RAM kscope keeps: the kernel image at least, never the whole guest. */
+	assert_true(list[0].ram_size > 64 * 1024);
+	assert_true(list[0].ram_size < 128ull << 20);
 	free(list);
 	assert_int_equal(ks_vm_snapshot_load(vm, "nosuch", &err), -ENOENT);
 	assert_string_equal(err.msg, "snapshot load: no RAM copy of snapshot 'nosuch'");

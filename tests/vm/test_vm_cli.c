@@ -346,6 +346,7 @@ static void snapshot_roundtrip(void **state)
 	kres_free(&r);
 	assert_int_equal(kscope(&r, "vm", "snapshot", "snap", "list", NULL), 0);
 	assert_non_null(strstr(r.out, "boot"));
+	assert_non_null(strstr(r.out, " DEVICES ") && strstr(r.out, " RAM "));
 	kres_free(&r);
 	assert_int_equal(kscope(&r, "vm", "snapshot", "snap", "load", "boot", NULL), 0);
 	kres_free(&r);
