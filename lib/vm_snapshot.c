@@ -204,9 +204,9 @@ int ks_vm_snapshot_load(struct ks_vm *vm, const char *tag, struct ks_error *err)
 		return rc;
 	if (!vm_ramcopy_possible(vm))
 		return hmp(vm, "loadvm", tag, err);
+	/* Every snapshot of the VM was saved here, with its RAM: none has no such copy. */
 	if (!vm_ramcopy_find(vm, tag))
-		return ks_error_set(err, -ENOENT, "snapshot load: no RAM copy of snapshot '%s'",
-				    tag);
+		return ks_error_set(err, -ENOENT, "snapshot load: no snapshot '%s'", tag);
 	if ((rc = hold(vm, &resume, err)) < 0)
 		return rc;
 	/* As loadvm does, a VM whose load failed stays stopped: its state is half old. */

@@ -153,9 +153,9 @@ void ks_vm_destroy(struct ks_vm *vm);
  * (the pages in use only), and kept until the tag is saved again or deleted, or the VM ends
  * or is freed. Both parts are taken and put back with the vCPUs stopped: a running VM is
  * paused for the time and resumed after; a VM already stopped (paused, by a gdb client, at
- * a panic) stays as it is. Each returns 0 or -errno with err filled. A load of a tag without
- * a RAM copy fails with -ENOENT before it changes anything ("snapshot load: no RAM copy of
- * snapshot 'TAG'"); a load that fails later leaves the VM paused, as loadvm does.
+ * a panic) stays as it is. Each returns 0 or -errno with err filled. A load of a tag never
+ * saved (so without a RAM copy) fails with -ENOENT before it changes anything ("snapshot
+ * load: no snapshot 'TAG'"); a load that fails later leaves the VM paused, as loadvm does.
  */
 int ks_vm_snapshot_save(struct ks_vm *vm, const char *tag, struct ks_error *err);
 int ks_vm_snapshot_load(struct ks_vm *vm, const char *tag, struct ks_error *err);

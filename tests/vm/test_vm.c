@@ -250,7 +250,7 @@ static void snapshot_restores_memory(void **state)
 	assert_true(list[0].ram_size < 128ull << 20);
 	free(list);
 	assert_int_equal(ks_vm_snapshot_load(vm, "nosuch", &err), -ENOENT);
-	assert_string_equal(err.msg, "snapshot load: no RAM copy of snapshot 'nosuch'");
+	assert_string_equal(err.msg, "snapshot load: no snapshot 'nosuch'");
 	assert_int_equal(ks_vm_snapshot_delete(vm, "s1", &err), 0);
 	assert_int_equal(ks_vm_snapshot_list(vm, &list, &n, &err), 0);
 	assert_int_equal(n, 0);
