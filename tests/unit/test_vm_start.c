@@ -1,5 +1,4 @@
 /* test_vm_start.c: starting VMs on the loop (ks_vm_launch), against a fake QEMU that speaks QMP. */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -19,6 +18,8 @@
 #include <kscope/loop.h>
 #include <kscope/qmp.h>
 #include <kscope/vm.h>
+
+#include "leftovers.h"
 
 #define SEC 1000000000ll
 #define MS 1000000ll
@@ -60,19 +61,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char prefix[64];
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
 
 	ks_loop_free(f->loop);
-	snprintf(prefix, sizeof(prefix), "kscope-%d-", (int)getpid());
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix)))
-			fail_msg("/dev/shm/%s left behind", e->d_name);
-	if (d)
-		closedir(d);
-	if (rmdir(f->base) < 0)
-		fail_msg("%s not empty: a runtime directory was left behind", f->base);
+	expect_no_leftovers(f->base);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <kscope/vm.h>
 
 #include "vmboot.h"
+#include "leftovers.h"
 
 #define SEC 1000000000ll
 #define KERNEL_VA_BASE 0xffffffff80000000ull  /* the demo kernel's higher half: PA + this */
@@ -125,8 +126,7 @@ static int teardown(void **state)
 	ks_gdb_free(f->g);
 	ks_vm_free(f->vm);
 	ks_loop_free(f->loop);
-	if (rmdir(f->base) < 0)
-		fail_msg("%s not empty: a runtime dir was left behind", f->base);
+	expect_no_leftovers(f->base);
 	return 0;
 }
 

@@ -1,5 +1,4 @@
 /* test_monitor.c: the event monitor on the demo kernel (TCG, 2-3 vCPUs, each VM started paused), breakpoints passed by emulation included. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <kscope/vm.h>
 
 #include "vmboot.h"
+#include "leftovers.h"
 
 #define SEC 1000000000ll
 
@@ -120,9 +120,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char prefix[64];
-	struct dirent *e;
-	DIR *d;
 
 	ks_monitor_free(f->m);
 	f->m = NULL;
@@ -134,15 +131,7 @@ static int teardown(void **state)
 	ks_loop_free(f->loop);
 	free(f->ev);
 	free(f->dump);
-	snprintf(prefix, sizeof(prefix), "kscope-%d-", (int)getpid());
-	d = opendir("/dev/shm");
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix)))
-			fail_msg("/dev/shm/%s left behind", e->d_name);
-	if (d)
-		closedir(d);
-	if (rmdir(f->base) < 0)
-		fail_msg("%s not empty: a runtime dir was left behind", f->base);
+	expect_no_leftovers(f->base);
 	return 0;
 }
 

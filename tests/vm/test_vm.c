@@ -24,6 +24,7 @@
 
 #include "vm_internal.h"
 #include "vmboot.h"
+#include "leftovers.h"
 
 #define SEC 1000000000ll
 
@@ -49,19 +50,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char path[128];
 
 	ks_loop_free(f->loop);
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
-	snprintf(path, sizeof(path), "kscope-%d-", (int)getpid());
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, path, strlen(path)))
-			fail_msg("/dev/shm/%s left behind", e->d_name);
-	if (d)
-		closedir(d);
-	if (rmdir(f->base) < 0)
-		fail_msg("%s not empty: a runtime dir was left behind", f->base);
+	expect_no_leftovers(f->base);
 	return 0;
 }
 
